@@ -1,0 +1,177 @@
+"""The one Langevin sampler, and the particle initialisers it starts from.
+
+A particle x moves on the energy U_θ(x) = ||x||²/(2σ²) − f_θ(x) by the Euler–Maruyama
+step of dX = −∇U dt + √2 dW with dt = δ²/2 (READING.md, "GCN"):
+
+    x ← x − (δ²/2) (x/σ² − ∇_x f_θ(x)) + δ ε,    ε ~ N(0, I).
+
+Parameters are frozen while sampling and only ∇_x f is taken.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class LangevinConfig:
+    """δ = ``step_size``, σ = ``sigma``; ``noise=False`` gives gradient descent on U.
+
+    ``grad_clip`` caps the per-particle norm of ∇_x f; ``clamp`` keeps particles in a box.
+    """
+
+    n_steps: int = 20
+    step_size: float = 0.03
+    sigma: float = 1.0
+    noise: bool = True
+    grad_clip: float | None = None
+    clamp: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_steps < 0 or self.step_size <= 0 or self.sigma <= 0:
+            raise ValueError(f"Langevin needs n_steps ≥ 0, step_size > 0 and sigma > 0; got {self}")
+
+
+@dataclass
+class Chain:
+    """The end of a Langevin run, with what was asked to be recorded along the way."""
+
+    x: Tensor
+    trajectory: Tensor | None = None  # (n_recorded, B, ...) on CPU
+    grad_norm: Tensor | None = None  # (n_steps,) mean ||∇_x f|| per step
+
+
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[nn.Module]:
+    """Turn off ``requires_grad`` of every parameter inside the block, then restore each flag."""
+    params = list(module.parameters())
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
+
+
+def langevin(
+    energy: Callable[[Tensor], Tensor],
+    x0: Tensor,
+    cfg: LangevinConfig,
+    *,
+    record_every: int = 0,
+    diagnostics: bool = False,
+) -> Chain:
+    """Run ``cfg.n_steps`` Langevin steps from ``x0`` on p_θ ∝ exp(f_θ(x)) N(0, σ²I).
+
+    ``record_every=k`` keeps every k-th state (and the first and last) in ``Chain.trajectory``;
+    ``diagnostics=True`` records the mean input-gradient norm per step.
+    """
+    half = cfg.step_size**2 / 2
+    inv_var = 1.0 / cfg.sigma**2
+    x = x0.detach()
+    frames = [x.cpu()] if record_every else None
+    norms = [] if diagnostics else None
+    module = energy if isinstance(energy, nn.Module) else nn.Module()
+    with frozen(module):
+        for step in range(cfg.n_steps):
+            x.requires_grad_(True)
+            grad = torch.autograd.grad(energy(x).sum(), x)[0]
+            x = x.detach()
+            if cfg.grad_clip is not None or diagnostics:
+                gnorm = grad.flatten(1).norm(dim=1)
+                if norms is not None:
+                    norms.append(gnorm.mean())
+                if cfg.grad_clip is not None:
+                    scale = (cfg.grad_clip / (gnorm + 1e-12)).clamp(max=1.0)
+                    grad = grad * scale.view(-1, *([1] * (grad.dim() - 1)))
+            x = x + half * (grad - x * inv_var)
+            if cfg.noise:
+                x = x + cfg.step_size * torch.randn_like(x)
+            if cfg.clamp is not None:
+                x = x.clamp(*cfg.clamp)
+            if frames is not None and ((step + 1) % record_every == 0 or step + 1 == cfg.n_steps):
+                frames.append(x.cpu())
+    return Chain(
+        x=x,
+        trajectory=torch.stack(frames) if frames is not None else None,
+        grad_norm=torch.stack(norms) if norms else None,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Particle initialisers: where each learning iteration's chains start.
+# Each has draw(n) -> (x0, slots) and keep(slots, x) to store the revised particles.
+
+
+def uniform_noise(shape: tuple[int, ...]) -> Callable[[int], Tensor]:
+    """An initialiser function drawing n particles uniformly from [−1, 1]^shape."""
+    return lambda n: torch.rand(n, *shape) * 2 - 1
+
+
+class NoiseInit:
+    """Fresh chains every iteration (the non-persistent sampler)."""
+
+    def __init__(self, init_fn: Callable[[int], Tensor], device: str = "cpu"):
+        self.init_fn, self.device = init_fn, device
+
+    def draw(self, n: int) -> tuple[Tensor, Tensor | None]:
+        return self.init_fn(n).to(self.device), None
+
+    def keep(self, slots: Tensor | None, x: Tensor) -> None:
+        """Nothing is kept."""
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """No state."""
+
+
+class PersistentChains(NoiseInit):
+    """n chains carried from one learning iteration to the next (the persistent sampler)."""
+
+    def __init__(self, init_fn: Callable[[int], Tensor], n_chains: int, device: str = "cpu"):
+        super().__init__(init_fn, device)
+        self.x = init_fn(n_chains).to(device)
+
+    def draw(self, n: int) -> tuple[Tensor, Tensor | None]:
+        if n > len(self.x):
+            raise ValueError(f"asked for {n} particles but only {len(self.x)} persistent chains exist")
+        slots = torch.arange(n, device=self.x.device)
+        return self.x[:n].clone(), slots
+
+    def keep(self, slots: Tensor | None, x: Tensor) -> None:
+        self.x[slots] = x.detach()
+
+    def state_dict(self) -> dict:
+        return {"x": self.x.clone()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.x = state["x"].to(self.device)
+
+
+class ReplayBuffer(PersistentChains):
+    """A bank of past samples: ``draw`` picks random slots and re-initialises each with
+    probability ``reinit_prob`` (Du & Mordatch 2019; the paper's "one-step-ahead" initialisation)."""
+
+    def __init__(
+        self, init_fn: Callable[[int], Tensor], capacity: int, reinit_prob: float = 0.05, device: str = "cpu"
+    ):
+        if not 0.0 <= reinit_prob <= 1.0:
+            raise ValueError(f"reinit_prob must lie in [0, 1], got {reinit_prob}")
+        super().__init__(init_fn, capacity, device)
+        self.reinit_prob = reinit_prob
+
+    def draw(self, n: int) -> tuple[Tensor, Tensor | None]:
+        slots = torch.randint(len(self.x), (n,), device=self.x.device)
+        x = self.x[slots].clone()
+        fresh = torch.rand(n, device=self.x.device) < self.reinit_prob
+        if fresh.any():
+            x[fresh] = self.init_fn(int(fresh.sum())).to(x)
+        return x, slots

@@ -1,0 +1,181 @@
+"""Energy networks f_θ(x): one scalar per particle.
+
+Every energy here maps a batch ``x`` of shape ``(B, ...)`` to ``(B,)``. The density
+is the exponential tilt of a Gaussian reference (READING.md, "GCN"):
+
+    p_θ(x) = exp(f_θ(x)) q(x) / Z(θ),   q = N(0, σ² I).
+
+Piecewise-linear activations (leaky ReLU, ReLU) keep the Hessian of f zero almost
+everywhere, which the JKO rule relies on (paper, Remark 2).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+import torch.nn.functional as F
+
+LEAKY_SLOPE = 0.02  # the paper's leaky-ReLU slope (Table IV)
+
+
+class ConvEnergy(nn.Module):
+    """The GCN bottom-up ConvNet for square images of side 8, 16, 32, 64 or 128.
+
+    ``log2(size/4)`` stride-2 4×4 convolutions halve the side down to 4×4 while
+    doubling the channels (``width``, ``2·width``, ...); a final 4×4 convolution
+    gives the scalar f_θ(x).
+    """
+
+    def __init__(self, channels: int = 3, image_size: int = 32, width: int = 64, slope: float = LEAKY_SLOPE):
+        super().__init__()
+        check_image_size(image_size)
+        n_down = int(math.log2(image_size // 4))
+        layers: list[nn.Module] = []
+        c_in, c_out = channels, width
+        for _ in range(n_down):
+            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(slope)]
+            c_in, c_out = c_out, c_out * 2
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Conv2d(c_in, 1, 4, 1, 0)
+        self.channels, self.image_size = channels, image_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.body(x)).flatten()
+
+    def responses(self, x: Tensor) -> Tensor:
+        """Spatially averaged responses of the first layer's filters, ``(B, width)``."""
+        return self.body[1](self.body[0](x)).mean(dim=(2, 3))
+
+
+def check_image_size(image_size: int) -> None:
+    if image_size not in (8, 16, 32, 64, 128):
+        raise ValueError(
+            f"image size {image_size} is not supported by the GCN ConvNet; use 8, 16, 32, 64 or 128 "
+            "(resize the data with the dataset's `size=` argument)"
+        )
+
+
+def gabor_dog_bank(size: int = 7, n_orient: int = 4, scales: tuple[float, ...] = (1.0, 2.0)) -> Tensor:
+    """A classical FRAME filter bank, ``(K, 1, size, size)``, each filter zero-mean and unit-norm.
+
+    Gabor cosine and sine pairs at ``n_orient`` orientations and each scale, plus one
+    difference-of-Gaussians per scale (Zhu, Wu & Mumford 1998).
+    """
+    r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    yy, xx = torch.meshgrid(r, r, indexing="ij")
+    filters = []
+    for s in scales:
+        for k in range(n_orient):
+            th = math.pi * k / n_orient
+            u = xx * math.cos(th) + yy * math.sin(th)
+            env = torch.exp(-(xx**2 + yy**2) / (2 * s**2))
+            filters += [env * torch.cos(2 * math.pi * u / (4 * s)), env * torch.sin(2 * math.pi * u / (4 * s))]
+        g1 = torch.exp(-(xx**2 + yy**2) / (2 * s**2))
+        g2 = torch.exp(-(xx**2 + yy**2) / (2 * (2 * s) ** 2))
+        filters.append(g1 / g1.sum() - g2 / g2.sum())
+    bank = torch.stack(filters)
+    bank = bank - bank.mean(dim=(1, 2), keepdim=True)
+    bank = bank / bank.flatten(1).norm(dim=1)[:, None, None]
+    return bank.unsqueeze(1).float()
+
+
+class FilterBank(nn.Module):
+    """Fixed filters applied to every colour channel separately: ``(B,C,H,W) → (B,K·C,H,W)``."""
+
+    def __init__(self, bank: Tensor, channels: int):
+        super().__init__()
+        self.register_buffer("weight", bank.repeat(channels, 1, 1, 1))
+        self.channels = channels
+        self.padding = bank.shape[-1] // 2
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.weight, padding=self.padding, groups=self.channels)
+
+
+VGG16_FILE = "vgg16-397923af.pth"  # torchvision's file name for VGG16_Weights.IMAGENET1K_V1
+
+
+def vgg16_filters(n_convs: int = 4, weights_path: str | Path | None = None, download: bool = False) -> nn.Module:
+    """The first ``n_convs`` convolutional layers (with ReLU and pooling) of a pretrained VGG-16.
+
+    This is the paper's "deep FRAME" filter bank. It needs torchvision's ImageNet
+    weights: pass ``weights_path``, place the file in torch's hub cache, or let a
+    connected machine download it with ``download=True``.
+    """
+    from torchvision.models import vgg16
+
+    cache = Path(torch.hub.get_dir()) / "checkpoints" / VGG16_FILE
+    path = Path(weights_path) if weights_path is not None else cache
+    if path.exists():
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    elif download:
+        from torchvision.models import VGG16_Weights
+
+        try:
+            state = VGG16_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+        except Exception as err:  # network refused, proxy, ...
+            raise FileNotFoundError(_vgg_help(path)) from err
+    else:
+        raise FileNotFoundError(_vgg_help(path))
+    net = vgg16()
+    net.load_state_dict(state)
+    layers, seen = [], 0
+    for layer in net.features:
+        if seen == n_convs and isinstance(layer, nn.Conv2d):
+            break
+        layers.append(layer)
+        seen += isinstance(layer, nn.Conv2d)
+    body = nn.Sequential(*layers).eval()
+    for p in body.parameters():
+        p.requires_grad_(False)
+    return body
+
+
+def _vgg_help(path: Path) -> str:
+    return (
+        f"VGG-16 weights not found at {path}. The deep FRAME filters need torchvision's ImageNet VGG-16 "
+        f"weights ({VGG16_FILE}): on a connected machine run "
+        "`python -c \"import torchvision; torchvision.models.vgg16(weights='IMAGENET1K_V1')\"` "
+        f"and copy the file to {path}, or pass weights_path=. Offline, use the classical Gabor/DoG bank "
+        "(filters='gabor')."
+    )
+
+
+class FrameEnergy(nn.Module):
+    """FRAME: f_θ(x) = Σ_k θ_k Σ_pixels h([F_k * x]), fixed filters F_k, h = ReLU, learned θ only.
+
+    θ starts at 0, so the initial model is the Gaussian reference itself.
+    """
+
+    def __init__(self, filters: nn.Module, channels: int, image_size: int):
+        super().__init__()
+        self.filters = filters
+        with torch.no_grad():
+            n_maps = filters(torch.zeros(1, channels, image_size, image_size)).shape[1]
+        self.theta = nn.Parameter(torch.zeros(n_maps))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(self.filters(x)).sum(dim=(2, 3)) @ self.theta
+
+    def responses(self, x: Tensor) -> Tensor:
+        """Spatially averaged filter responses h(F_k * x), ``(B, K)``."""
+        return F.relu(self.filters(x)).mean(dim=(2, 3))
+
+
+class MLPEnergy(nn.Module):
+    """A small leaky-ReLU MLP energy on the plane (the 2-D particle world)."""
+
+    def __init__(self, dim: int = 2, hidden: int = 64, depth: int = 3, slope: float = 0.2):
+        super().__init__()
+        layers: list[nn.Module] = []
+        d = dim
+        for _ in range(depth):
+            layers += [nn.Linear(d, hidden), nn.LeakyReLU(slope)]
+            d = hidden
+        layers.append(nn.Linear(d, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).flatten()
