@@ -1,0 +1,55 @@
+# ggcn-book: `make book` builds the book (smoke profile), `make test` runs every test.
+# Both set up .venv from pyproject.toml / environment.yml first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DEPS_HASH := $(shell cat pyproject.toml environment.yml 2>/dev/null | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.deps-$(DEPS_HASH)
+MATHJAX := _vendor/mathjax/tex-mml-chtml.js
+
+NB ?=
+PROFILE ?= smoke
+DEVICE ?= auto
+SEED ?= 0
+DATA_ROOT ?=
+
+.PHONY: venv book test test-fast chapter clean mathjax chromium
+
+venv: $(STAMP)
+
+$(STAMP):
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[book,test]"
+	@rm -f $(VENV)/.deps-*
+	@touch $@
+
+# MathJax 3 from the npm registry, served from _vendor/ so maths renders offline.
+mathjax: $(MATHJAX)
+$(MATHJAX):
+	@command -v npm >/dev/null || { echo "npm is needed to fetch MathJax (apt-get install npm)"; exit 1; }
+	rm -rf .cache/npm && mkdir -p .cache/npm _vendor
+	npm install --silent --no-audit --no-fund --prefix .cache/npm mathjax@3
+	rm -rf _vendor/mathjax && cp -r .cache/npm/node_modules/mathjax/es5 _vendor/mathjax
+
+# A real browser for the page tests (Debian's chromium), installed when missing and possible.
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); } || echo "chromium not installed: the browser tests will say so"
+
+book: venv mathjax
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+
+test: venv mathjax chromium
+	$(PY) -m pytest -q
+
+test-fast: venv
+	$(PY) -m pytest -q -m "not notebooks and not book"
+
+# Rerun one chapter with papermill, e.g. make chapter NB=03_wgcn PROFILE=paper DEVICE=cuda DATA_ROOT=~/data
+chapter: venv
+	@test -n "$(NB)" || { echo "usage: make chapter NB=03_wgcn PROFILE=smoke|teach|paper [DEVICE=cuda] [DATA_ROOT=...]"; exit 2; }
+	$(PY) -m ggcn chapter $(NB) --profile $(PROFILE) --device $(DEVICE) --seed $(SEED) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
+
+clean:
+	rm -rf _build runs .cache _vendor .pytest_cache
