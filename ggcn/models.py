@@ -14,6 +14,7 @@ wgcn-data  ConvNet                    JKO, data endpoints [reading]
 """
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 import torch
@@ -98,6 +99,11 @@ MODELS = {
     "wgcn-data": ("convnet", "jko", "data"),
 }
 INITS = ("persistent", "buffer", "noise")
+FAMILY = {  # the GGCN family: name -> module with build(name, profile, channels, image_size, device=, **options)
+    "mgcn": "multigrid", "wmgcn": "multigrid",
+    "ggcn": "cooperative", "ggcn-lhs": "cooperative", "ggcn+ams": "cooperative", "ggcn-lhs+ams": "cooperative",
+    "dcgan": "dcgan",
+}
 
 
 def build_energy(kind: str, channels: int, image_size: int, width: int = 64, filters: str = "gabor") -> nn.Module:
@@ -130,10 +136,16 @@ def build_model(
     """Build one of :data:`MODELS` at the profile's scale.
 
     ``overrides`` may set ``lr``, ``jko_weight``, ``langevin_steps``, ``step_size``, ``sigma``,
-    ``width``, ``grad_clip`` and ``reinit_prob``.
+    ``width``, ``grad_clip`` and ``reinit_prob``. Names of the GGCN family (:data:`FAMILY`) go to
+    their module's ``build``, which takes its own options.
     """
+    if name in FAMILY:
+        if n_particles is not None or init != "persistent" or filters != "gabor":
+            raise ValueError(f"{name!r} does not take n_particles, init or filters; see ggcn.{FAMILY[name]}.build")
+        return import_module(f".{FAMILY[name]}", __package__).build(name, profile, channels, image_size,
+                                                                    device=device, **overrides)
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS) + sorted(FAMILY)}")
     if init not in INITS:
         raise ValueError(f"unknown particle initialiser {init!r}; choose one of {INITS}")
     allowed = {"lr", "jko_weight", "langevin_steps", "step_size", "sigma", "width", "grad_clip", "reinit_prob"}

@@ -1,0 +1,97 @@
+"""DCGAN (Radford et al. 2016): the adversarial baseline beside the energy-based models.
+
+A generator G(z), z ~ N(0, I), and a discriminator D(x) (a logit) play the non-saturating game:
+
+    D maximises  mean log σ(D(X_obs)) + mean log(1 − σ(D(G(z)))),
+    G maximises  mean log σ(D(G(z))),
+
+each with Adam (lr 2·10⁻⁴, β₁ = 0.5), one update each per iteration. Same data pipeline as the
+other models: images in [−1, 1], a tanh output. The networks live in :mod:`ggcn.generators`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import Profile
+from .generators import DCGANDiscriminator, DCGANGenerator
+
+DCGAN_NAME = "dcgan"
+NAMES = (DCGAN_NAME,)
+
+
+class DCGAN:
+    """``step(x)`` updates D then G; ``sample(n)`` runs G in eval mode; ``particles`` = last fake batch."""
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        lr: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+    ):
+        self.generator, self.discriminator = generator, discriminator
+        self.z_dim: int = generator.z_dim
+        self.opt_generator = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
+        self.opt_discriminator = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=betas)
+        self.particles: Tensor | None = None
+
+    def step(self, x_obs: Tensor) -> dict[str, Tensor]:
+        self.generator.train()
+        self.discriminator.train()
+        z = torch.randn(len(x_obs), self.z_dim, device=x_obs.device)
+        fake = self.generator(z)
+        d_real, d_fake = self.discriminator(x_obs), self.discriminator(fake.detach())
+        d_loss = F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real)) + \
+            F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+        self.opt_discriminator.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.opt_discriminator.step()
+        d_gen = self.discriminator(fake)
+        g_loss = F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
+        self.opt_generator.zero_grad(set_to_none=True)
+        g_loss.backward(inputs=list(self.generator.parameters()))
+        self.opt_generator.step()
+        self.particles = fake.detach()
+        return {
+            "d_loss": d_loss.detach(), "g_loss": g_loss.detach(),
+            "d_real": torch.sigmoid(d_real).mean().detach(), "d_fake": torch.sigmoid(d_fake).mean().detach(),
+        }
+
+    def sample(self, n: int) -> Tensor:
+        self.generator.eval()
+        with torch.no_grad():
+            return self.generator(torch.randn(n, self.z_dim, device=next(self.generator.parameters()).device))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
+            "opt_generator": self.opt_generator.state_dict(), "opt_discriminator": self.opt_discriminator.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.opt_generator.load_state_dict(state["opt_generator"])
+        self.opt_discriminator.load_state_dict(state["opt_discriminator"])
+
+
+OPTIONS = {"lr", "width", "z_dim"}
+
+
+def build(
+    name: str, profile: Profile, channels: int, image_size: int | None = None, *, device: str = "cpu", **overrides: Any
+) -> DCGAN:
+    """A DCGAN at the profile's scale (``width``, ``z_dim``); ``lr`` defaults to DCGAN's 2·10⁻⁴."""
+    if name not in NAMES:
+        raise ValueError(f"unknown baseline {name!r}; choose one of {NAMES}")
+    if set(overrides) - OPTIONS:
+        raise ValueError(f"unknown option(s) {sorted(set(overrides) - OPTIONS)}; allowed: {sorted(OPTIONS)}")
+    size = image_size or profile.image_size
+    width, z_dim = overrides.get("width", profile.width), overrides.get("z_dim", profile.z_dim)
+    generator = DCGANGenerator(z_dim, channels, size, width).to(device)
+    discriminator = DCGANDiscriminator(channels, size, width).to(device)
+    return DCGAN(generator, discriminator, overrides.get("lr", 2e-4))

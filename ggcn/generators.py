@@ -1,0 +1,219 @@
+"""Generators g_α(z): the learnable up-sampling networks of GGCN, and the DCGAN pair.
+
+A generator maps a hidden code z ∈ R^d (with an optional class label y) to an image in
+[−1, 1], the range of every data set in :mod:`ggcn.data`:
+
+* :class:`DeconvGenerator` -- the paper's "v0" structure (Table IV): a stack of deconvolutions
+  with leaky ReLU 0.02, ``1 → 4 → 8 → … → size``, then a convolution and a sigmoid, rescaled
+  to [−1, 1] as 2·sigmoid − 1 (or tanh). At 64×64 it has the table's five deconvolutions. The
+  table's kernel sizes, widths, norms and initial std were lost from the text; ours are DCGAN's
+  (4×4 kernels, stride 2, channels halving as the side doubles, no norm, N(0, 0.02²)) [reading].
+* :class:`ResNetGenerator` -- a small residual up-sampler, our stand-in for the paper's
+  ResNet generator ("v1", best CIFAR-10 model; not described in the text) [reading].
+* DCGAN (Radford et al. 2016): :class:`DCGANGenerator` (ReLU, batch norm, tanh, the last layer a
+  deconvolution) and :class:`DCGANDiscriminator` (leaky ReLU 0.2, batch norm, one logit).
+
+With ``n_classes > 0`` the code is concatenated with a learned label embedding (conditional
+generation): ``g(z, y) = G([z, e(y)])``.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from .nets import LEAKY_SLOPE
+
+OUTPUTS = ("sigmoid", "tanh")
+GENERATORS = ("v0", "resnet", "dcgan")
+
+
+def _check_size(image_size: int) -> int:
+    """Number of stride-2 up-samplings from 4×4 to ``image_size`` (a power of two ≥ 8)."""
+    n_up = math.log2(image_size / 4) if image_size >= 8 else -1
+    if n_up < 1 or n_up != int(n_up):
+        raise ValueError(f"generators need a power-of-two image size ≥ 8 (8, 16, 32, 64, 128), got {image_size}")
+    return int(n_up)
+
+
+def gaussian_init(module: nn.Module, std: float = 0.02) -> None:
+    """Weights ~ N(0, std²), biases 0, norm scales 1 (Table IV's isotropic Gaussian; DCGAN's 0.02)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, std)
+            nn.init.zeros_(m.bias)
+
+
+def _to_image_range(x: Tensor, output: str) -> Tensor:
+    return torch.tanh(x) if output == "tanh" else 2 * torch.sigmoid(x) - 1
+
+
+class _Conditional(nn.Module):
+    """The shared input stage: z, or [z, e(y)] with a label embedding e."""
+
+    def __init__(self, z_dim: int, n_classes: int, label_dim: int):
+        super().__init__()
+        if z_dim < 1 or n_classes < 0:
+            raise ValueError(f"need z_dim ≥ 1 and n_classes ≥ 0, got z_dim={z_dim}, n_classes={n_classes}")
+        self.z_dim, self.n_classes = z_dim, n_classes
+        self.embed = nn.Embedding(n_classes, label_dim) if n_classes else None
+        self.in_dim = z_dim + (label_dim if n_classes else 0)
+
+    def code(self, z: Tensor, y: Tensor | None) -> Tensor:
+        if z.dim() != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"codes must have shape (B, {self.z_dim}), got {tuple(z.shape)}")
+        if self.embed is None:
+            if y is not None:
+                raise ValueError("this generator is unconditional; build it with n_classes > 0 to pass labels")
+            return z
+        if y is None:
+            raise ValueError(f"this generator is conditional ({self.n_classes} classes); pass labels y")
+        return torch.cat([z, self.embed(y)], dim=1)
+
+
+class DeconvGenerator(_Conditional):
+    """Table IV "v0": ``log2(size/4) + 1`` deconvolutions with leaky ReLU, then conv + sigmoid.
+
+    Channels halve as the side doubles, as in DCGAN: ``width·2^(n−1)`` at 4×4 down to
+    ``width/2`` at ``image_size`` (n = log2(size/4) up-samplings).
+    """
+
+    def __init__(
+        self,
+        z_dim: int,
+        channels: int = 3,
+        image_size: int = 32,
+        width: int = 64,
+        n_classes: int = 0,
+        label_dim: int = 16,
+        output: str = "sigmoid",
+        slope: float = LEAKY_SLOPE,
+    ):
+        super().__init__(z_dim, n_classes, label_dim)
+        if output not in OUTPUTS:
+            raise ValueError(f"unknown generator output {output!r}; choose one of {OUTPUTS}")
+        n_up = _check_size(image_size)
+        c = width * 2 ** (n_up - 1)
+        layers: list[nn.Module] = [nn.ConvTranspose2d(self.in_dim, c, 4, 1, 0), nn.LeakyReLU(slope)]
+        for _ in range(n_up):
+            layers += [nn.ConvTranspose2d(c, max(c // 2, 1), 4, 2, 1), nn.LeakyReLU(slope)]
+            c = max(c // 2, 1)
+        layers.append(nn.Conv2d(c, channels, 3, 1, 1))
+        self.body = nn.Sequential(*layers)
+        self.output, self.channels, self.image_size = output, channels, image_size
+        gaussian_init(self)
+
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        h = self.code(z, y)
+        return _to_image_range(self.body(h[:, :, None, None]), self.output)
+
+
+class _UpBlock(nn.Module):
+    """Residual up-sampling block: nearest ×2, two 3×3 convolutions, a 1×1 skip."""
+
+    def __init__(self, c_in: int, c_out: int, slope: float):
+        super().__init__()
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.main = nn.Sequential(
+            nn.LeakyReLU(slope), nn.Conv2d(c_in, c_out, 3, 1, 1), nn.LeakyReLU(slope), nn.Conv2d(c_out, c_out, 3, 1, 1)
+        )
+        self.skip = nn.Conv2d(c_in, c_out, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.up(x)
+        return self.main(x) + self.skip(x)
+
+
+class ResNetGenerator(_Conditional):
+    """A small ResNet up-sampler: linear to 4×4, residual ×2 blocks up to ``image_size``, conv + tanh."""
+
+    def __init__(
+        self,
+        z_dim: int,
+        channels: int = 3,
+        image_size: int = 32,
+        width: int = 64,
+        n_classes: int = 0,
+        label_dim: int = 16,
+        output: str = "tanh",
+        slope: float = LEAKY_SLOPE,
+    ):
+        super().__init__(z_dim, n_classes, label_dim)
+        if output not in OUTPUTS:
+            raise ValueError(f"unknown generator output {output!r}; choose one of {OUTPUTS}")
+        n_up = _check_size(image_size)
+        c = width * 2 ** (n_up - 1)
+        self.stem = nn.Linear(self.in_dim, c * 16)
+        blocks: list[nn.Module] = []
+        for _ in range(n_up):
+            blocks.append(_UpBlock(c, max(c // 2, width), slope))
+            c = max(c // 2, width)
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Sequential(nn.LeakyReLU(slope), nn.Conv2d(c, channels, 3, 1, 1))
+        self.output, self.channels, self.image_size = output, channels, image_size
+
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        h = self.stem(self.code(z, y))
+        h = h.view(len(h), -1, 4, 4)
+        return _to_image_range(self.head(self.blocks(h)), self.output)
+
+
+class DCGANGenerator(_Conditional):
+    """DCGAN's generator: deconvolutions with batch norm and ReLU; the last deconvolution + tanh."""
+
+    def __init__(self, z_dim: int, channels: int = 3, image_size: int = 32, width: int = 64, n_classes: int = 0,
+                 label_dim: int = 16):
+        super().__init__(z_dim, n_classes, label_dim)
+        n_up = _check_size(image_size)
+        c = width * 2 ** (n_up - 1)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(self.in_dim, c, 4, 1, 0, bias=False), nn.BatchNorm2d(c), nn.ReLU()
+        ]
+        for _ in range(n_up - 1):
+            layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU()]
+            c //= 2
+        layers.append(nn.ConvTranspose2d(c, channels, 4, 2, 1))
+        self.body = nn.Sequential(*layers)
+        self.channels, self.image_size = channels, image_size
+        gaussian_init(self)
+
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        return torch.tanh(self.body(self.code(z, y)[:, :, None, None]))
+
+
+class DCGANDiscriminator(nn.Module):
+    """DCGAN's discriminator: stride-2 convolutions to 4×4 (batch norm after the first), leaky ReLU
+    0.2, and a 4×4 convolution to one logit per image."""
+
+    def __init__(self, channels: int = 3, image_size: int = 32, width: int = 64, slope: float = 0.2):
+        super().__init__()
+        n_down = _check_size(image_size)
+        layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(slope)]
+        c = width
+        for _ in range(n_down - 1):
+            layers += [nn.Conv2d(c, 2 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * c), nn.LeakyReLU(slope)]
+            c *= 2
+        layers.append(nn.Conv2d(c, 1, 4, 1, 0))
+        self.body = nn.Sequential(*layers)
+        gaussian_init(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x).flatten()
+
+
+def build_generator(
+    kind: str, z_dim: int, channels: int, image_size: int, width: int = 64, n_classes: int = 0, **kwargs
+) -> nn.Module:
+    """``"v0"`` (Table IV deconv stack), ``"resnet"`` (paper profile) or ``"dcgan"``."""
+    if kind == "v0":
+        return DeconvGenerator(z_dim, channels, image_size, width, n_classes, **kwargs)
+    if kind == "resnet":
+        return ResNetGenerator(z_dim, channels, image_size, width, n_classes, **kwargs)
+    if kind == "dcgan":
+        return DCGANGenerator(z_dim, channels, image_size, width, n_classes, **kwargs)
+    raise ValueError(f"unknown generator {kind!r}; choose one of {GENERATORS}")

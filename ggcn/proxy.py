@@ -1,0 +1,156 @@
+"""Proxy features: a small network trained in seconds on the same data, and the "proxy FID" on it.
+
+The FID of the paper (Heusel et al.) is the Fréchet distance between Gaussians fitted to
+Inception-v3 features of real and generated images,
+
+    d² = ||μ_r − μ_g||² + tr(Σ_r + Σ_g − 2 (Σ_r Σ_g)^{1/2}).
+
+Inception weights must be downloaded, and Inception features mean little on 16×16 digits. Here
+the features come from a small network trained on the book's own offline data, and the number
+is called the **proxy FID**: it ranks models on the same data and features, and is *not*
+comparable with FID values reported in papers.
+
+* :class:`ProxyClassifier` -- a ConvNet classifier (digits: labels 0–9); features = its
+  penultimate layer. It also reads off the labels of conditional samples (:func:`label_accuracy`).
+* :class:`ProxyAutoencoder` -- for unlabelled data (faces): features = the code of a small
+  ConvNet encoder trained to reconstruct through a linear decoder.
+
+Both are trained by :func:`fit_proxy`, which runs the package's one training loop.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .nets import LEAKY_SLOPE
+from .train import train
+
+
+class _Trunk(nn.Module):
+    """Three convolutions (the last two stride 2) and a pool to 2×2, then a linear map to the features."""
+
+    def __init__(self, channels: int, width: int, n_features: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, width, 3, 1, 1), nn.LeakyReLU(LEAKY_SLOPE),
+            nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(LEAKY_SLOPE),
+            nn.Conv2d(2 * width, 2 * width, 4, 2, 1), nn.LeakyReLU(LEAKY_SLOPE),
+            nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(8 * width, n_features),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class ProxyClassifier(nn.Module):
+    """``features(x)``: ``(B, n_features)``; ``forward(x)``: class logits."""
+
+    def __init__(self, channels: int, n_classes: int, width: int = 16, n_features: int = 32):
+        super().__init__()
+        self.trunk = _Trunk(channels, width, n_features)
+        self.classify = nn.Sequential(nn.LeakyReLU(LEAKY_SLOPE), nn.Linear(n_features, n_classes))
+        self.n_features = n_features
+
+    def features(self, x: Tensor) -> Tensor:
+        return F.leaky_relu(self.trunk(x), LEAKY_SLOPE)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classify(self.trunk(x))
+
+    def loss(self, x: Tensor, y: Tensor) -> Tensor:
+        return F.cross_entropy(self(x), y)
+
+
+class ProxyAutoencoder(nn.Module):
+    """``features(x)``: the encoder's code; a linear decoder reconstructs x from it."""
+
+    def __init__(self, channels: int, image_size: int, width: int = 16, n_features: int = 32):
+        super().__init__()
+        self.encode = _Trunk(channels, width, n_features)
+        self.decode = nn.Linear(n_features, channels * image_size**2)
+        self.n_features = n_features
+
+    def features(self, x: Tensor) -> Tensor:
+        return self.encode(x)
+
+    def loss(self, x: Tensor) -> Tensor:
+        return F.mse_loss(torch.tanh(self.decode(self.encode(x))), x.flatten(1))
+
+
+class ProxyLearner:
+    """Adam on the proxy network's own loss; a model for :func:`ggcn.train.train` (no particles)."""
+
+    def __init__(self, net: nn.Module, lr: float = 3e-3):
+        self.net = net
+        self.optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+        self.particles: Tensor | None = None
+
+    def step(self, x: Tensor, *y: Tensor) -> dict[str, Tensor]:
+        loss = self.net.loss(x, *y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return {"loss": loss.detach()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+
+def fit_proxy(
+    x: Tensor, y: Tensor | None = None, *, iterations: int = 300, batch_size: int = 64, seed: int = 0,
+    width: int = 16, n_features: int = 32,
+) -> nn.Module:
+    """Train a :class:`ProxyClassifier` (labels given) or a :class:`ProxyAutoencoder` (none); returns it in eval mode.
+
+    Seeded by ``seed`` without touching the caller's random state.
+    """
+    if x.dim() != 4:
+        raise ValueError(f"proxy networks read image batches (N, C, H, W), got shape {tuple(x.shape)}")
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        if y is None:
+            net: nn.Module = ProxyAutoencoder(x.shape[1], x.shape[-1], width, n_features)
+        else:
+            net = ProxyClassifier(x.shape[1], int(y.max()) + 1, width, n_features)
+        train(ProxyLearner(net), x, iterations, batch_size=batch_size, labels=y, seed=None)
+    return net.eval()
+
+
+class _Features(nn.Module):
+    """The proxy network's features as a torchmetrics feature extractor."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net, self.num_features = net, net.n_features
+
+    def forward(self, x: Tensor) -> Tensor:
+        with torch.no_grad():
+            return self.net.features(x)
+
+
+def proxy_fid(real: Tensor, fake: Tensor, net: nn.Module, batch_size: int = 256) -> float:
+    """The proxy FID: torchmetrics' Fréchet distance on the proxy network's features."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    if len(real) < 2 or len(fake) < 2:
+        raise ValueError("the proxy FID needs at least two real and two generated images")
+    metric = FrechetInceptionDistance(feature=_Features(net.eval()), normalize=True)
+    for images, is_real in ((real, True), (fake, False)):
+        for chunk in images.split(batch_size):
+            metric.update(chunk.float(), real=is_real)
+    return float(metric.compute())
+
+
+def label_accuracy(net: ProxyClassifier, x: Tensor, y: Tensor | int) -> float:
+    """Fraction of images ``x`` that the proxy classifier assigns to the labels ``y``."""
+    with torch.no_grad():
+        pred = net.eval()(x).argmax(1)
+    y = torch.full_like(pred, y) if isinstance(y, int) else y.to(pred.device)
+    return float((pred == y).float().mean())
