@@ -13,8 +13,9 @@ PROFILE ?= smoke
 DEVICE ?= auto
 SEED ?= 0
 DATA_ROOT ?=
+PYTEST_ARGS ?=
 
-.PHONY: venv book test test-fast chapter clean mathjax chromium
+.PHONY: venv book test test-fast nbval chapter clean mathjax chromium
 
 venv: $(STAMP)
 
@@ -29,22 +30,27 @@ $(STAMP):
 mathjax: $(MATHJAX)
 $(MATHJAX):
 	@command -v npm >/dev/null || { echo "npm is needed to fetch MathJax (apt-get install npm)"; exit 1; }
-	rm -rf .cache/npm && mkdir -p .cache/npm _vendor
-	npm install --silent --no-audit --no-fund --prefix .cache/npm mathjax@3
-	rm -rf _vendor/mathjax && cp -r .cache/npm/node_modules/mathjax/es5 _vendor/mathjax
+	rm -rf _vendor/npm && mkdir -p _vendor/npm
+	npm install --silent --no-audit --no-fund --prefix _vendor/npm mathjax@3
+	rm -rf _vendor/mathjax && cp -r _vendor/npm/node_modules/mathjax/es5 _vendor/mathjax && rm -rf _vendor/npm
 
-# A real browser for the page tests (Debian's chromium), installed when missing and possible.
+# A real browser for the page tests (Debian's chromium, plus an emoji font for the status page's
+# ticks in the screenshots), installed when missing and possible.
 chromium:
-	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); } || echo "chromium not installed: the browser tests will say so"
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null); } || echo "chromium not installed: the browser tests will say so"
 
 book: venv mathjax
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 
 test: venv mathjax chromium
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-fast: venv
-	$(PY) -m pytest -q -m "not notebooks and not book"
+	$(PY) -m pytest -q -m "not notebooks and not book" $(PYTEST_ARGS)
+
+# nbval (lax) on every chapter, or on one with NB=03_wgcn; tests/conftest.py teaches nbval to read jupytext.
+nbval: venv
+	cd tests && ../$(PY) -m pytest -p conftest --nbval-lax --nbval-current-env -p no:cacheprovider --rootdir .. $(if $(NB),../notebooks/$(NB).md,../notebooks/)
 
 # Rerun one chapter with papermill, e.g. make chapter NB=03_wgcn PROFILE=paper DEVICE=cuda DATA_ROOT=~/data
 chapter: venv

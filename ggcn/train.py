@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Protocol
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 CHECKPOINT_KEYS = {"model", "iteration", "history", "rng", "format"}
 FORMAT = "ggcn-checkpoint-v1"
