@@ -80,7 +80,7 @@ def langevin(
     module = energy if isinstance(energy, nn.Module) else nn.Module()
     with frozen(module):
         for step in range(cfg.n_steps):
-            x.requires_grad_(True)
+            x = x.detach().requires_grad_(True)
             grad = torch.autograd.grad(energy(x).sum(), x)[0]
             x = x.detach()
             if cfg.grad_clip is not None or diagnostics:

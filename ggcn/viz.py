@@ -21,6 +21,8 @@ MODEL_COLORS = {
     "wgcn-data": PALETTE[1],
     "ggcn": PALETTE[2], "ggcn+ams": PALETTE[4], "ggcn-lhs+ams": PALETTE[8], "ggcn-lhs": PALETTE[9],
     "dcgan": PALETTE[7], "data": (0.2, 0.2, 0.2),
+    # the learning rules by themselves (2-D particle world): KL as GCN, JKO as wGCN
+    "kl": PALETTE[0], "jko": PALETTE[3], "jko-data": PALETTE[1],
 }
 
 
