@@ -1,0 +1,146 @@
+"""Experiment runners: grids of runs give curves and samples of the right shape, same seeds give
+the same runs, divergence is recorded instead of raised, and the summaries decide honestly."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ggcn.config import get_profile
+from ggcn.experiments import (
+    CURVES, Comparison, claim_verdict, compare_regimes, compare_rules, from_uint8, grid_settings, regime,
+    run_one, seed_summary, to_uint8,
+)
+
+TINY = get_profile("smoke", iterations=3, langevin_steps=2, batch_size=4, width=4)
+
+
+def faces(size: int) -> torch.Tensor:
+    """Four smooth 'images' in [−1, 1] (no file access needed)."""
+    g = torch.Generator().manual_seed(size)
+    return torch.tanh(torch.randn(4, 1, size, size, generator=g))
+
+
+def test_uint8_round_trip_is_within_half_a_grey_level():
+    x = torch.linspace(-1, 1, 2 * 8 * 8).view(2, 1, 8, 8)
+    u = to_uint8(x)
+    assert u.dtype == np.uint8 and u.min() == 0 and u.max() == 255
+    assert (from_uint8(u) - x).abs().max() <= 1 / 255 + 1e-6
+
+
+def test_grid_covers_base_and_three_times_base_lr_at_half_and_full_size():
+    lrs, sizes = grid_settings(get_profile("teach"))
+    assert lrs == (1e-3, 3e-3) and sizes == (16, 32)
+
+
+def test_regimes_scale_the_profile_and_unknown_names_are_refused():
+    assert regime("stable", TINY)["lr"] == TINY.lr
+    assert regime("unstable", TINY)["lr"] > TINY.lr
+    with pytest.raises(ValueError, match="unknown regime"):
+        regime("wild", TINY)
+
+
+def test_run_one_records_every_curve_for_every_iteration():
+    run = run_one("wgcn", faces(8), TINY, seed=0, n_keep=3)
+    assert set(run.curves) == set(CURVES)
+    for curve in run.curves.values():
+        assert curve.shape == (3,) and np.isfinite(curve).all()
+    assert run.particles.shape == (3, 1, 8, 8) and run.particles.dtype == np.uint8
+    assert run.diverged_at == -1
+
+
+def test_the_own_ruler_measures_on_the_models_filters_and_differs_from_the_fixed_bank():
+    fixed = run_one("gcn", faces(8), TINY, seed=0, ruler="fixed")
+    own = run_one("gcn", faces(8), TINY, seed=0, ruler="own")
+    np.testing.assert_array_equal(fixed.particles, own.particles)  # measuring does not change the run
+    assert not np.allclose(fixed.curves["response_distance"], own.curves["response_distance"])
+    with pytest.raises(ValueError, match="unknown ruler"):
+        run_one("gcn", faces(8), TINY, seed=0, ruler="vgg")
+
+
+def test_same_seed_same_run_different_seed_different_run():
+    a, b, c = (run_one("gcn", faces(8), TINY, seed=s) for s in (0, 0, 1))
+    np.testing.assert_array_equal(a.curves["response_distance"], b.curves["response_distance"])
+    np.testing.assert_array_equal(a.particles, b.particles)
+    assert not np.array_equal(a.curves["response_distance"], c.curves["response_distance"])
+
+
+def test_a_diverging_run_is_recorded_not_raised():
+    # a Langevin step of 1e3 with an lr of 10 blows the particles up within a few iterations
+    run = run_one("gcn", faces(8), get_profile("smoke", iterations=8, langevin_steps=5, batch_size=4, width=4),
+                  seed=0, step_size=1e3, lr=10.0)
+    assert 0 <= run.diverged_at < 8
+    curve = run.curves["response_distance"]
+    assert np.isnan(curve[run.diverged_at:]).all()
+    assert np.isfinite(curve[: run.diverged_at]).all()
+
+
+def test_compare_rules_fills_the_whole_grid_and_survives_a_round_trip():
+    cmp = compare_rules(["gcn", "wgcn"], faces, TINY, seeds=[0, 1], lrs=[1e-3, 3e-3], sizes=[8, 16], n_keep=2)
+    assert cmp.curves["response_distance"].shape == (2, 2, 2, 2, 3)
+    assert cmp.samples[16].shape == (2, 2, 2, 2, 1, 16, 16)
+    assert (cmp.diverged_at == -1).all()
+    at = cmp.curves_at(lr=3e-3, size=16)
+    assert set(at) == {"gcn", "wgcn"} and at["gcn"].shape == (2, 3)
+    assert cmp.samples_at("wgcn", lr=3e-3, size=8).shape == (2, 1, 8, 8)
+    back = Comparison.from_arrays(dict(np.load(_savez(cmp.to_arrays("x_")))), prefix="x_")
+    assert back.models == cmp.models and back.lrs == cmp.lrs and back.sizes == cmp.sizes
+    np.testing.assert_array_equal(back.curves["grad_norm"], cmp.curves["grad_norm"])
+    np.testing.assert_array_equal(back.samples[8], cmp.samples[8])
+
+
+def _savez(arrays):
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    buf.seek(0)
+    return buf
+
+
+def test_compare_rules_refuses_bad_requests_with_advice():
+    with pytest.raises(ValueError, match="unknown model"):
+        compare_rules(["gan"], faces(8), TINY, seeds=[0])
+    with pytest.raises(ValueError, match="pass a function size -> batch"):
+        compare_rules(["gcn"], faces(8), TINY, seeds=[0], sizes=[8, 16])
+    with pytest.raises(ValueError, match="at least one seed"):
+        compare_rules(["gcn"], faces(8), TINY, seeds=[])
+    cmp = compare_rules(["gcn"], faces(8), TINY, seeds=[0])
+    with pytest.raises(KeyError, match="no runs at"):
+        cmp.curves_at(lr=1.0)
+
+
+def test_compare_regimes_runs_each_named_regime_at_its_own_lr():
+    out = compare_regimes(["gcn"], faces(8), TINY, seeds=[0])
+    assert set(out) == {"stable", "unstable"}
+    assert out["stable"].lrs == (TINY.lr,) and out["unstable"].lrs == (regime("unstable", TINY)["lr"],)
+    with pytest.raises(ValueError, match="regime sets lr"):
+        compare_regimes(["gcn"], faces(8), TINY, seeds=[0], step_size=0.1)
+
+
+def test_seed_summary_takes_the_tail_mean_and_the_area_per_seed():
+    curves = np.array([[4.0, 2.0, 1.0, 1.0], [6.0, 4.0, 3.0, np.nan]])
+    s = seed_summary(curves, last=0.5)
+    assert s["final"][0] == 1.0 and s["auc"][0] == 2.0
+    assert s["final"][1] == math.inf and s["auc"][1] == math.inf  # a diverged seed counts as worst
+
+
+def test_verdict_reproduces_only_when_every_seed_ends_lower_and_converges_faster():
+    fast = seed_summary(np.array([[1.0, 0.5], [1.1, 0.6]]))
+    slow = seed_summary(np.array([[3.0, 2.0], [3.2, 2.1]]))
+    mixed = seed_summary(np.array([[0.9, 0.4], [3.3, 2.2]]))
+    claim = claim_verdict(fast, slow)
+    assert claim.reproduced and claim.final == claim.auc == "lower"
+    assert "lower than GCN's" in claim.text and "reproduces" in claim.text
+    claim = claim_verdict(slow, fast)
+    assert not claim.reproduced and claim.final == "higher" and "does not reproduce" in claim.text
+    claim = claim_verdict(mixed, slow)
+    assert not claim.reproduced and "within the seed spread" in claim.final
+
+
+def test_ending_lower_without_converging_faster_is_not_the_claim():
+    # lower at the end, but slower at first: the areas overlap
+    late = seed_summary(np.array([[4.0, 1.0, 0.2, 0.2], [4.2, 1.2, 0.3, 0.3]]), last=0.25)
+    base = seed_summary(np.array([[2.0, 1.0, 1.0, 1.0], [2.2, 1.2, 1.1, 1.1]]), last=0.25)
+    claim = claim_verdict(late, base)
+    assert claim.final == "lower" and claim.auc != "lower" and not claim.reproduced
