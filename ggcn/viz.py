@@ -11,7 +11,6 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
-import torch
 from torch import Tensor
 
 PALETTE = sns.color_palette("colorblind")

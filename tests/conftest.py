@@ -61,3 +61,19 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     if nbval_on and is_jupytext_notebook(file_path):
         return _jupytext_nb_file().from_parent(parent, path=file_path)
     return None
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Run the in-process tests on one torch thread.
+
+    Their tensors are small, so one thread is about as fast as two; and on a shared machine a
+    two-thread OpenMP region waits for a descheduled thread at every operation, which made the
+    core tests 20–35× slower under load. Chapters run in their own kernels and are unaffected.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,7 +1,7 @@
 """GGCN speed: amortized one-pass sampling vs 100 Langevin steps, and the training iteration time.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ggcn.py            # 32×32 RGB, batch 64, CPU
-    .venv/bin/python benchmarks/ggcn.py --device cuda --profile paper
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ggcn_family.py            # 32×32 RGB, batch 64, CPU
+    .venv/bin/python benchmarks/ggcn_family.py --device cuda --profile paper
 
 Sampling: a GGCN+AMS model draws a batch with one generator pass, or with the generator pass
 followed by 100 Langevin steps of its synthesizer (the paper's Fig. 9 comparison). Training:
@@ -13,12 +13,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-# Run as a script, this file's folder comes first on sys.path and its name would hide the package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import torch  # noqa: E402
 

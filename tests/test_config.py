@@ -1,0 +1,68 @@
+"""Run profiles and devices (ggcn.config)."""
+import dataclasses
+
+import pytest
+import torch
+
+from ggcn.config import PROFILES, get_profile, resolve_device
+
+
+@pytest.mark.parametrize("name", ["smoke", "teach", "paper"])
+def test_each_profile_is_found_by_its_name(name):
+    assert get_profile(name) == PROFILES[name] and get_profile(name).name == name
+
+
+def test_the_paper_profile_holds_the_papers_stated_settings():
+    paper = get_profile("paper")
+    assert (paper.batch_size, paper.langevin_steps, paper.step_size, paper.iterations) == (100, 50, 0.01, 100)
+
+
+def test_overrides_replace_single_fields_and_leave_the_rest():
+    cfg = get_profile("smoke", iterations=3, step_size=0.5)
+    base = get_profile("smoke")
+    assert (cfg.iterations, cfg.step_size) == (3, 0.5)
+    assert dataclasses.replace(cfg, iterations=base.iterations, step_size=base.step_size) == base
+    assert PROFILES["smoke"].iterations == base.iterations  # the stored profile is untouched
+
+
+def test_profiles_are_immutable():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        get_profile("smoke").iterations = 1
+
+
+def test_to_dict_lists_every_field():
+    assert set(get_profile("teach").to_dict()) == {f.name for f in dataclasses.fields(get_profile("teach"))}
+
+
+def test_unknown_profile_raises_and_lists_the_known_ones():
+    with pytest.raises(ValueError, match=r"unknown profile 'fast'; choose one of \['paper', 'smoke', 'teach'\]"):
+        get_profile("fast")
+
+
+def test_unknown_field_raises_and_lists_the_known_ones():
+    with pytest.raises(ValueError, match=r"unknown profile field\(s\) \['iters'\]; known fields: .*'iterations'"):
+        get_profile("smoke", iters=3)
+
+
+def test_auto_device_follows_cuda_availability(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda"
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:1"])
+def test_asking_for_cuda_without_cuda_raises(monkeypatch, device):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="no CUDA device is visible; use device='cpu' or 'auto'"):
+        resolve_device(device)
+
+
+def test_explicit_devices_pass_through(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert [resolve_device(d) for d in ("cpu", "cuda", "cuda:0", "mps")] == ["cpu", "cuda", "cuda:0", "mps"]
+
+
+def test_unknown_device_raises():
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        resolve_device("tpu")

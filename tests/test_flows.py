@@ -1,0 +1,146 @@
+"""Learning rules (ggcn.flows): the KL rule and the JKO (Wasserstein) rule of wGCN.
+
+KL:  loss = −[mean f(X_obs) − mean f(X~)].
+JKO: loss = KL loss + (λ/2) mean ||∇_x f(x^)||²,  x^ = ε X~ + (1 − ε) X_ref,  ε ~ U[0, 1],
+     X_ref = X~_{t−1} ("consecutive") or X_obs ("data").
+"""
+import pytest
+import torch
+from torch import nn
+
+from ggcn.config import get_profile
+from ggcn.flows import JKORule, KLRule, make_rule
+from ggcn.models import build_model
+from ggcn.nets import ConvEnergy
+
+
+def batches(seed: int = 0, n: int = 6, size: int = 8):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.rand(n, 1, size, size, generator=g) * 2 - 1 for _ in range(3)]  # x_obs, x_syn, x_prev
+
+
+def param_grads(energy: nn.Module, rule: KLRule, x_obs, x_syn, x_prev) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    energy.zero_grad(set_to_none=True)
+    loss, _ = rule.loss(energy, x_obs, x_syn, x_prev)
+    loss.backward()
+    return loss.detach(), [p.grad.clone() for p in energy.parameters()]
+
+
+class Recorder(nn.Module):
+    """f(x) = w·x (so ∇_x f = w), remembering every batch it is evaluated on."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.w = nn.Parameter(torch.linspace(-1, 1, dim))
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x):
+        self.seen.append(x.detach().clone())
+        return x.flatten(1) @ self.w
+
+
+def test_kl_loss_is_minus_the_energy_gap():
+    f = Recorder(3)
+    x_obs, x_syn = torch.randn(4, 3), torch.randn(5, 3)
+    loss, stats = KLRule().loss(f, x_obs, x_syn, torch.randn(5, 3))
+    gap = (x_obs @ f.w).mean() - (x_syn @ f.w).mean()
+    assert torch.allclose(loss, -gap) and torch.allclose(stats["energy_gap"], gap)
+
+
+def test_jko_with_zero_weight_is_exactly_the_kl_rule():
+    torch.manual_seed(0)
+    energy = ConvEnergy(1, 8, width=4)
+    x_obs, x_syn, x_prev = batches()
+    loss_kl, grads_kl = param_grads(energy, KLRule(), x_obs, x_syn, x_prev)
+    for endpoints in ("consecutive", "data"):
+        loss_jko, grads_jko = param_grads(energy, JKORule(0.0, endpoints), x_obs, x_syn, x_prev)
+        assert torch.equal(loss_jko, loss_kl)
+        assert all(torch.equal(a, b) for a, b in zip(grads_jko, grads_kl))
+
+
+def test_zero_weight_wgcn_learns_exactly_like_gcn():
+    """Whole learning iterations (sampling, keeping particles, Adam) agree bit for bit."""
+    models = []
+    for name in ("gcn", "wgcn"):
+        torch.manual_seed(0)
+        model = build_model(name, get_profile("smoke", langevin_steps=3), channels=1, image_size=8, jko_weight=0.0)
+        x_obs = torch.rand(16, 1, 8, 8) * 2 - 1
+        for _ in range(3):
+            model.step(x_obs)
+        models.append(model)
+    gcn, wgcn = models
+    assert all(torch.equal(a, b) for a, b in zip(gcn.energy.parameters(), wgcn.energy.parameters()))
+    assert torch.equal(gcn.particles, wgcn.particles)
+
+
+def test_positive_weight_changes_the_parameter_gradient():
+    torch.manual_seed(0)
+    energy = ConvEnergy(1, 8, width=4)
+    x_obs, x_syn, x_prev = batches()
+    _, grads_kl = param_grads(energy, KLRule(), x_obs, x_syn, x_prev)
+    loss, grads_jko = param_grads(energy, JKORule(0.2), x_obs, x_syn, x_prev)
+    assert torch.isfinite(loss)
+    assert not all(torch.allclose(a, b) for a, b in zip(grads_jko, grads_kl))
+
+
+def test_the_sampler_never_sees_the_rule():
+    """Remark 2: the rule changes how θ moves, not how particles move under a given θ."""
+    chains, grads = [], []
+    for name in ("gcn", "wgcn", "wgcn-data"):
+        torch.manual_seed(0)
+        model = build_model(name, get_profile("smoke", langevin_steps=5), channels=1, image_size=8)
+        model.step(torch.rand(16, 1, 8, 8) * 2 - 1)
+        chains.append(model.particles)
+        grads.append([p.grad.clone() for p in model.energy.parameters()])
+    assert torch.equal(chains[0], chains[1]) and torch.equal(chains[0], chains[2])
+    assert not all(torch.allclose(a, b) for a, b in zip(grads[0], grads[1]))
+    assert not all(torch.allclose(a, b) for a, b in zip(grads[0], grads[2]))
+
+
+@pytest.mark.parametrize("endpoints", ["consecutive", "data"])
+def test_penalty_points_lie_between_the_particles_and_the_chosen_endpoint(endpoints):
+    torch.manual_seed(0)
+    f = Recorder(3)
+    x_obs, x_syn, x_prev = torch.randn(4, 3), torch.randn(4, 3) + 5, torch.randn(4, 3) - 5
+    weight = 0.4
+    loss, stats = JKORule(weight, endpoints).loss(f, x_obs, x_syn, x_prev)
+    x_hat = f.seen[-1]  # evaluated after f(X_obs) and f(X~)
+    x_ref = x_prev if endpoints == "consecutive" else x_obs
+    eps = (x_hat - x_ref) / (x_syn - x_ref)  # one ε per particle, the same in every coordinate
+    assert torch.allclose(eps, eps[:, :1].expand_as(eps), atol=1e-5)
+    assert ((eps >= 0) & (eps <= 1)).all()
+    penalty = f.w.pow(2).sum()  # ||∇_x f||² = ||w||² at every point
+    assert torch.allclose(stats["jko_penalty"], penalty)
+    kl_loss, _ = KLRule().loss(f, x_obs, x_syn, x_prev)
+    assert torch.allclose(loss, kl_loss + weight / 2 * penalty)
+
+
+def test_data_endpoints_repeat_a_small_data_batch_to_match_the_particles():
+    """Textures: one observed image, many particles -- each particle pairs with it."""
+    f = Recorder(2)
+    x_obs, x_syn = torch.tensor([[1.0, 1.0]]), torch.full((5, 2), 3.0)
+    JKORule(0.2, "data").loss(f, x_obs, x_syn, torch.zeros(5, 2))
+    x_hat = f.seen[-1]
+    assert x_hat.shape == (5, 2)
+    assert ((x_hat >= 1.0) & (x_hat <= 3.0)).all()
+
+
+def test_unknown_endpoints_raise():
+    with pytest.raises(ValueError, match="unknown JKO endpoints 'previous'.*consecutive.*data"):
+        JKORule(0.2, "previous")
+
+
+def test_negative_weight_raises():
+    with pytest.raises(ValueError, match="must be ≥ 0"):
+        JKORule(-0.1)
+
+
+def test_unknown_rule_raises():
+    with pytest.raises(ValueError, match="unknown learning rule 'w2'.*'kl'.*'jko'"):
+        make_rule("w2")
+
+
+def test_make_rule_builds_what_it_is_asked_for():
+    assert type(make_rule("kl")) is KLRule
+    rule = make_rule("jko", 0.112, "data")
+    assert isinstance(rule, JKORule) and (rule.weight, rule.endpoints) == (0.112, "data")
