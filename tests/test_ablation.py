@@ -1,0 +1,186 @@
+"""The GGCN ablation runners: one budget for every model, sample-quality scores that mean what
+they say, sampling speed measured side by side, and verdicts that follow the per-seed numbers."""
+import time
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import ggcn.ablation as ab
+from ggcn import claims
+from ggcn.config import get_profile
+from ggcn.data import lfw_faces
+from ggcn.proxy import fit_proxy
+from ggcn.tasks import latent_path
+
+TINY = get_profile("smoke", image_size=8, batch_size=8, iterations=4, langevin_steps=2, width=8, z_dim=8)
+
+
+@pytest.fixture(scope="module")
+def faces():
+    return lfw_faces(8, n=24)
+
+
+@pytest.fixture(scope="module")
+def scorer(faces):
+    return ab.Scorer(faces, fit_proxy(faces, iterations=20, batch_size=24))
+
+
+@pytest.fixture(scope="module")
+def ablation(faces, scorer):
+    return ab.run_ablation(faces, TINY, [0, 1], scorer, n_samples=12, n_keep=4, steps=3, rows=2, midpoints=3)
+
+
+def test_flat_patches_are_counted_per_patch():
+    x = torch.zeros(2, 1, 8, 8)
+    x[0, :, :4, :4] = torch.tensor([[1.0, -1.0] * 2, [-1.0, 1.0] * 2] * 2)  # one busy patch of eight
+    assert ab.patch_std(x).shape == (2, 4)
+    assert ab.flat_fraction(x, threshold=0.1) == pytest.approx(7 / 8)
+    with pytest.raises(ValueError, match="divisible by patch"):
+        ab.patch_std(torch.zeros(1, 1, 6, 6))
+
+
+def test_sharpness_is_the_mean_absolute_finite_difference():
+    ramp = torch.arange(8.0).repeat(8, 1)[None, None] / 7  # +1/7 per step across, 0 down
+    assert ab.sharpness(ramp) == pytest.approx(0.5 / 7)
+    assert ab.sharpness_gap(2.0) == pytest.approx(ab.sharpness_gap(0.5)) and ab.sharpness_gap(1.0) == 0
+
+
+def test_the_data_scores_as_the_data(faces, scorer):
+    s = scorer(faces)
+    assert abs(s["proxy_fid"]) < 1e-3 and s["response_distance"] == pytest.approx(0, abs=1e-6)
+    assert s["flat_excess"] == 0 and s["sharpness"] == pytest.approx(1)
+    assert scorer.data_flat == pytest.approx(0.1, abs=0.03)  # the flat threshold is the data's 10 % quantile
+
+
+def test_scores_see_blur_noise_and_grey_spots(faces, scorer):
+    blurred = F.avg_pool2d(faces, 3, 1, 1, count_include_pad=False)
+    noisy = faces + 0.3 * torch.randn(faces.shape, generator=torch.Generator().manual_seed(0))
+    spotted = faces.clone()
+    spotted[:, :, :4, :4] = 0.0  # a grey square in one corner of every face
+    spotted[:, :, 4:, 4:] = 0.0
+    assert scorer(blurred)["sharpness"] < 0.8 and scorer(noisy)["sharpness"] > 1.5
+    assert scorer(spotted)["flat_excess"] >= 0.4
+    assert scorer(noisy)["flat_excess"] < 0  # noise has fewer flat areas than faces
+    assert scorer(spotted)["proxy_fid"] > 1.0
+    with pytest.raises(ValueError, match="differ in shape"):
+        scorer(faces[:, :, :4, :4])
+
+
+def test_scoring_clamps_to_the_image_range(faces, scorer):
+    assert scorer(faces * 5) == scorer((faces * 5).clamp(-1, 1))
+
+
+def test_every_model_gets_the_same_budget_and_is_reproducible(faces):
+    for name in ab.ABLATION:
+        model, history = ab.train_model(name, faces, TINY, seed=3)
+        assert len(history) == TINY.iterations
+        if name.startswith("ggcn"):
+            assert model.iteration == TINY.iterations  # synthesizer updates, the shared budget
+    a, _ = ab.train_model("ggcn+ams", faces, TINY, seed=3)
+    b, _ = ab.train_model("ggcn+ams", faces, TINY, seed=3)
+    assert all(torch.equal(p, q) for p, q in zip(a.generator.parameters(), b.generator.parameters()))
+    assert not torch.equal(a.codes, ab.train_model("ggcn+ams", faces, TINY, seed=4)[0].codes)
+    with pytest.raises(ValueError, match="GGCN family"):
+        ab.train_model("gcn", faces, TINY, seed=0)
+
+
+def test_a_slow_sampler_is_timed_once_and_a_fast_one_repeatedly():
+    calls = []
+
+    def slow():
+        calls.append(1)
+        time.sleep(0.05)
+        return torch.tensor(len(calls))
+
+    x, seconds = ab.time_sampler(slow, min_seconds=0.01)
+    assert len(calls) == 1 and seconds >= 0.05 and x == 1
+    calls.clear()
+    x, seconds = ab.time_sampler(lambda: calls.append(1) or torch.tensor(len(calls)), min_seconds=0.02)
+    assert len(calls) > 2 and x == 1 and seconds < 0.02  # the samples of the first call, the time of the others
+
+
+def test_the_ablation_runs_every_model_and_seed(ablation):
+    n_models, n_seeds = len(ab.ABLATION), 2
+    assert ablation.models == ab.ABLATION and ablation.seeds == (0, 1)
+    assert all(v.shape == (n_models, n_seeds) and np.isfinite(v).all() for v in ablation.scores.values())
+    assert ablation.curves.shape == (n_models, n_seeds, TINY.iterations) and np.isfinite(ablation.curves).all()
+    assert ablation.samples.shape == (n_models, 4, 1, 8, 8) and ablation.samples.dtype == np.uint8
+    assert ablation.sampler_samples.shape == (len(ab.SAMPLERS), 4, 1, 8, 8)
+    assert ablation.interpolation.shape == (2, 5, 1, 8, 8)
+    assert (ablation.sampler_score("ams", "samples_per_s") > ablation.sampler_score("langevin", "samples_per_s")).all()
+    assert ablation.speedup().shape == (n_seeds,)
+
+
+def test_the_ablation_survives_its_artifact(ablation):
+    back = ab.Ablation.from_arrays(ablation.to_arrays(prefix="x_"), prefix="x_")
+    assert back.models == ablation.models and back.seeds == ablation.seeds and back.steps == ablation.steps
+    assert set(back.scores) == set(ab.SCORES) and set(back.sampler_scores) == {*ab.SCORES, "samples_per_s"}
+    assert np.array_equal(back.score("wmgcn", "proxy_fid"), ablation.score("wmgcn", "proxy_fid"))
+    assert np.array_equal(back.interpolation, ablation.interpolation)
+    assert torch.equal(back.samples_of("ggcn"), ablation.samples_of("ggcn"))
+
+
+def test_interpolation_rows_run_from_one_clipped_code_to_the_other(faces):
+    model, _ = ab.train_model("ggcn+ams", faces, TINY, seed=0)
+    rows = ab.interpolation_rows(model, rows=2, midpoints=3, seed=5)
+    z = torch.randn(4, model.z_dim, generator=torch.Generator().manual_seed(5))
+    assert rows.shape == (2, 5, 1, 8, 8)
+    assert torch.allclose(rows[1], model.synthesize(latent_path(z[2], z[3], 3)))
+    assert torch.allclose(rows[0, -1], model.synthesize(z[1:2].clamp(-1, 1))[0])
+
+
+def test_the_sampler_comparison_needs_the_right_models(faces, scorer):
+    ams, _ = ab.train_model("ggcn+ams", faces, TINY, seed=0)
+    langevin, _ = ab.train_model("ggcn", faces, TINY, seed=0)
+    with pytest.raises(ValueError, match="GGCN\\+AMS model first"):
+        ab.compare_samplers(langevin, ams, 4, 2, scorer)
+    with pytest.raises(ValueError, match="need"):
+        ab.run_ablation(faces, TINY, [0], scorer, models=("mgcn", "ggcn"))
+
+
+def fake(scores: dict[str, dict[str, list[float]]], sampler: dict[str, dict[str, list[float]]]) -> ab.Ablation:
+    """An Ablation with chosen per-seed scores (every other score 0.5), to test the verdict logic."""
+    models, seeds = ab.ABLATION, (0, 1, 2)
+    table = {k: np.array([scores.get(m, {}).get(k, [0.5] * 3) for m in models]) for k in ab.SCORES}
+    keys = (*ab.SCORES, "samples_per_s")
+    by_sampler = {k: np.array([sampler.get(s, {}).get(k, [0.5] * 3) for s in ab.SAMPLERS]) for k in keys}
+    empty = np.zeros((len(models), 1, 1, 8, 8), np.uint8)
+    return ab.Ablation(models, seeds, 100, table, np.zeros((len(models), 3, 4)), empty, by_sampler,
+                       empty[:3], np.zeros((1, 3, 1, 8, 8), np.uint8))
+
+
+def test_verdicts_follow_the_per_seed_numbers():
+    clear = fake(
+        {"mgcn": {"flat_excess": [0.30, 0.32, 0.31]}, "wmgcn": {"flat_excess": [0.01, 0.02, 0.00],
+                                                                "proxy_fid": [9.0, 9.5, 9.2]},
+         "ggcn-lhs+ams": {"proxy_fid": [2.0, 2.1, 2.2], "sharpness": [0.50, 0.52, 0.51]},
+         "ggcn+ams": {"proxy_fid": [9.9, 9.8, 9.7], "sharpness": [0.95, 1.04, 1.0]}},
+        {"ams": {"samples_per_s": [1000, 1100, 1050], "proxy_fid": [3.0, 3.1, 3.2]},
+         "langevin": {"samples_per_s": [10, 11, 10.5], "proxy_fid": [5.0, 5.1, 5.2]}},
+    )
+    metrics = ab.record_claims({}, clear)["claims"]
+    assert set(metrics) == {"no-grey-spots", "ggcn-cleaner", "lhs-sharper", "ams-faster"}
+    assert metrics["no-grey-spots"]["verdict"] == claims.REPRODUCED
+    assert metrics["ggcn-cleaner"]["verdict"] == claims.REPRODUCED  # decided by GGCN−LHS+AMS, Fig. 6 (b, c)
+    assert metrics["ggcn-cleaner"]["verdict_by_variant"]["ggcn+ams"] == claims.NOT_REPRODUCED
+    assert metrics["lhs-sharper"]["verdict"] == claims.REPRODUCED
+    # faster, but *better* rather than worse: the two-part claim does not reproduce
+    ams = metrics["ams-faster"]
+    assert ams["faster"] == claims.REPRODUCED and ams["worse"] == claims.NOT_REPRODUCED
+    assert metrics["ams-faster"]["verdict"] == claims.NOT_REPRODUCED
+    assert metrics["ams-faster"]["speedup"] == pytest.approx([100, 100, 100])
+    assert "MGCN 0.31 ± 0.0082" in metrics["no-grey-spots"]["measured"]
+
+    flat = fake({}, {})
+    assert all(entry["verdict"] == claims.INCONCLUSIVE for entry in ab.record_claims({}, flat)["claims"].values())
+    partial = ab.Ablation.from_arrays({k: v[1:] if k.startswith(("models", "score_")) else v
+                                       for k, v in flat.to_arrays().items()})
+    with pytest.raises(ValueError, match="lacks \\['mgcn'\\]"):
+        ab.record_claims({}, partial)
+
+
+def test_a_claim_of_several_parts():
+    R, N, I = claims.REPRODUCED, claims.NOT_REPRODUCED, claims.INCONCLUSIVE
+    assert ab.both(R, R) == R and ab.both(R, I) == I and ab.both(I, N) == N and ab.both(R, N) == N
