@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from . import claims
 from .config import Profile
 from .metrics import fixed_responses, response_distance_callback
 from .models import MODELS, build_model
@@ -307,3 +308,34 @@ def claim_verdict(candidate: dict[str, list[float]], baseline: dict[str, list[fl
             f"{versus(auc, owner)}; the claim that {cand} ends lower and converges faster "
             f"{'reproduces' if reproduced else 'does not reproduce'} here.")
     return Claim(final, auc, reproduced, text)
+
+
+def record_claims(metrics: dict[str, Any], summaries: dict[str, dict[str, list[float]]],
+                  stable: "Comparison", unstable: "Comparison") -> dict[str, Any]:
+    """Record this chapter's verdicts on the paper's Fig. 5 and Fig. 4 claims in ``metrics``.
+
+    * "faster-convergence": wGCN (paper's λ) ends lower *and* has a lower area under the curve
+      than GCN beyond the seed spread (:func:`claim_verdict`); either one higher → not reproduced.
+    * "stability": in the unstable regime GCN's final distance grows more than twofold over its
+      stable-regime value while wGCN's does not (first seed). If GCN does not break, the regime
+      did not test the claim → inconclusive.
+    """
+    fc = claim_verdict(summaries["wgcn"], summaries["gcn"])
+    if fc.reproduced:
+        fc_verdict = claims.REPRODUCED
+    elif "higher" in (fc.final, fc.auc):
+        fc_verdict = claims.NOT_REPRODUCED
+    else:
+        fc_verdict = claims.INCONCLUSIVE
+    claims.record(metrics, "faster-convergence", fc_verdict, fc.text, seeds=len(summaries["gcn"]["final"]))
+    final = {(regime, m): final_distance(comp.curves_at()[m][0])
+             for regime, comp in (("stable", stable), ("unstable", unstable)) for m in ("gcn", "wgcn")}
+    gcn_breaks = final["unstable", "gcn"] > 2 * final["stable", "gcn"]
+    wgcn_holds = final["unstable", "wgcn"] <= 2 * final["stable", "wgcn"]
+    verdict_ = (claims.INCONCLUSIVE if not gcn_breaks
+                else claims.REPRODUCED if wgcn_holds else claims.NOT_REPRODUCED)
+    measured = (f"unstable regime (30× learning rate, 3× Langevin step), one seed: final response distance "
+                f"GCN {final['stable', 'gcn']:.3g} → {final['unstable', 'gcn']:.3g}, "
+                f"wGCN {final['stable', 'wgcn']:.3g} → {final['unstable', 'wgcn']:.3g} (stable → unstable)")
+    claims.record(metrics, "stability", verdict_, measured, seeds=1)
+    return metrics

@@ -9,7 +9,7 @@ import torch
 from ggcn.config import get_profile
 from ggcn.experiments import (
     CURVES, Comparison, claim_verdict, compare_regimes, compare_rules, from_uint8, grid_settings, regime,
-    run_one, seed_summary, to_uint8,
+    record_claims, run_one, seed_summary, to_uint8,
 )
 
 TINY = get_profile("smoke", iterations=3, langevin_steps=2, batch_size=4, width=4)
@@ -144,3 +144,24 @@ def test_ending_lower_without_converging_faster_is_not_the_claim():
     base = seed_summary(np.array([[2.0, 1.0, 1.0, 1.0], [2.2, 1.2, 1.1, 1.1]]), last=0.25)
     claim = claim_verdict(late, base)
     assert claim.final == "lower" and claim.auc != "lower" and not claim.reproduced
+
+
+def test_record_claims_reads_verdicts_off_the_runs():
+    """wGCN lower on every seed → Fig. 5 reproduced; GCN blows up in the unstable regime while
+    wGCN holds → Fig. 4 reproduced; if GCN does not blow up the regime did not test the claim."""
+    from types import SimpleNamespace
+
+    from ggcn import claims
+
+    def comparison(gcn, wgcn):
+        return SimpleNamespace(curves_at=lambda: {"gcn": np.full((1, 8), gcn), "wgcn": np.full((1, 8), wgcn)})
+
+    summaries = {"gcn": {"final": [2.0, 2.1, 1.9], "auc": [3.0, 3.1, 2.9]},
+                 "wgcn": {"final": [1.0, 1.1, 0.9], "auc": [2.0, 2.1, 1.9]}}
+    metrics = record_claims({}, summaries, comparison(1.0, 1.0), comparison(50.0, 1.5))
+    assert metrics["claims"]["faster-convergence"]["verdict"] == claims.REPRODUCED
+    assert metrics["claims"]["stability"]["verdict"] == claims.REPRODUCED
+    metrics = record_claims({}, {"gcn": summaries["wgcn"], "wgcn": summaries["gcn"]},
+                                        comparison(1.0, 1.0), comparison(1.5, 1.5))
+    assert metrics["claims"]["faster-convergence"]["verdict"] == claims.NOT_REPRODUCED
+    assert metrics["claims"]["stability"]["verdict"] == claims.INCONCLUSIVE
