@@ -1,8 +1,13 @@
 """ggcn: energy-based generative ConvNets as particle flows (Wu et al., GGCN).
 
-Modules: ``nets`` (energies), ``langevin`` (sampler, initialisers), ``flows`` (KL and JKO
-learning rules), ``models`` (FRAME, wFRAME, GCN, wGCN), ``train`` (the training loop),
-``data``, ``metrics``, ``particles`` (the 2-D world), ``viz``, ``config`` (profiles),
-``book`` (artifacts and glue).
+The pieces: ``nets`` (energies f_θ), ``langevin`` (the sampler and particle initialisers),
+``flows`` (the KL and JKO learning rules), ``train`` (the one training loop), ``config``
+(profiles). The models, each a combination of those pieces: ``models`` (FRAME, wFRAME, GCN,
+wGCN), ``multigrid`` (MGCN, wMGCN), ``cooperative`` and ``generators`` (GGCN ± LHS ± AMS,
+conditional), ``dcgan`` (baseline), ``inpainting`` (masked-image GGCN). Data and measures:
+``data``, ``metrics`` (response distance), ``evaluation`` (Inception FID/IS/KID, SSIM/PSNR),
+``proxy`` (offline proxy feature nets), ``tasks`` (masks, completion, interpolation).
+Experiments and the book: ``particles`` (the 2-D world), ``experiments``, ``ablation``,
+``few_shot``, ``claims``, ``viz``, ``book`` (artifacts and glue), ``distributed`` (DDP).
 """
 __version__ = "0.1.0"
