@@ -56,10 +56,13 @@ def _to_image_range(x: Tensor, output: str) -> Tensor:
 class _Conditional(nn.Module):
     """The shared input stage: z, or [z, e(y)] with a label embedding e."""
 
-    def __init__(self, z_dim: int, n_classes: int, label_dim: int):
+    def __init__(self, z_dim: int, n_classes: int, label_dim: int, output: str = "tanh"):
         super().__init__()
         if z_dim < 1 or n_classes < 0:
             raise ValueError(f"need z_dim ≥ 1 and n_classes ≥ 0, got z_dim={z_dim}, n_classes={n_classes}")
+        if output not in OUTPUTS:
+            raise ValueError(f"unknown generator output {output!r}; choose one of {OUTPUTS}")
+        self.output = output
         self.z_dim, self.n_classes = z_dim, n_classes
         self.embed = nn.Embedding(n_classes, label_dim) if n_classes else None
         self.in_dim = z_dim + (label_dim if n_classes else 0)
@@ -94,9 +97,7 @@ class DeconvGenerator(_Conditional):
         output: str = "sigmoid",
         slope: float = LEAKY_SLOPE,
     ):
-        super().__init__(z_dim, n_classes, label_dim)
-        if output not in OUTPUTS:
-            raise ValueError(f"unknown generator output {output!r}; choose one of {OUTPUTS}")
+        super().__init__(z_dim, n_classes, label_dim, output)
         n_up = _check_size(image_size)
         c = width * 2 ** (n_up - 1)
         layers: list[nn.Module] = [nn.ConvTranspose2d(self.in_dim, c, 4, 1, 0), nn.LeakyReLU(slope)]
@@ -105,7 +106,7 @@ class DeconvGenerator(_Conditional):
             c = max(c // 2, 1)
         layers.append(nn.Conv2d(c, channels, 3, 1, 1))
         self.body = nn.Sequential(*layers)
-        self.output, self.channels, self.image_size = output, channels, image_size
+        self.channels, self.image_size = channels, image_size
         gaussian_init(self)
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
@@ -143,9 +144,7 @@ class ResNetGenerator(_Conditional):
         output: str = "tanh",
         slope: float = LEAKY_SLOPE,
     ):
-        super().__init__(z_dim, n_classes, label_dim)
-        if output not in OUTPUTS:
-            raise ValueError(f"unknown generator output {output!r}; choose one of {OUTPUTS}")
+        super().__init__(z_dim, n_classes, label_dim, output)
         n_up = _check_size(image_size)
         c = width * 2 ** (n_up - 1)
         self.stem = nn.Linear(self.in_dim, c * 16)
@@ -155,7 +154,7 @@ class ResNetGenerator(_Conditional):
             c = max(c // 2, width)
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Sequential(nn.LeakyReLU(slope), nn.Conv2d(c, channels, 3, 1, 1))
-        self.output, self.channels, self.image_size = output, channels, image_size
+        self.channels, self.image_size = channels, image_size
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         h = self.stem(self.code(z, y))
