@@ -7,6 +7,7 @@ wGCN), ``multigrid`` (MGCN, wMGCN), ``cooperative`` and ``generators`` (GGCN ± 
 conditional), ``dcgan`` (baseline), ``inpainting`` (masked-image GGCN). Data and measures:
 ``data``, ``metrics`` (response distance), ``evaluation`` (Inception FID/IS/KID, SSIM/PSNR),
 ``proxy`` (offline proxy feature nets), ``tasks`` (masks, completion, interpolation).
+``rulers`` (per offline data family, a quality measure that checks its own ordering).
 Experiments and the book: ``particles`` (the 2-D world), ``experiments``, ``ablation``,
 ``few_shot``, ``claims``, ``viz``, ``book`` (artifacts and glue), ``distributed`` (DDP).
 """

@@ -7,11 +7,17 @@
 Chapters pass a profile name and, where they need to, a few overrides::
 
     cfg = get_profile("smoke", iterations=20)
+
+Recipes: the settings that make one image model learn on one offline data family
+(:func:`recipe`, e.g. ``recipe("wgcn", "digits")``). A profile says how big a run is; a recipe says
+how a model must be set to learn at all (pixel range, σ, δ, L, learning rates, λ, chains, generator
+schedule). ``build_model(name, profile, ..., family="digits")`` applies one.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields, replace
+from types import MappingProxyType
+from typing import Any, Mapping
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,120 @@ def get_profile(name: str, **overrides: Any) -> Profile:
     if unknown:
         raise ValueError(f"unknown profile field(s) {sorted(unknown)}; known fields: {sorted(known)}")
     return replace(PROFILES[name], **overrides)
+
+
+# ---------------------------------------------------------------------------
+# Recipes
+
+
+FAMILIES = ("digits", "faces", "texture")
+FAMILY_IMAGES = {"digits": 16, "faces": 16, "texture": 32}  # side of the images each family trains on
+SMOKE_ITERATIONS = 12  # learning iterations of any recipe at the smoke profile (CI: it runs, it need not learn)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one model is set to learn on one data family at the ``teach`` profile, and why.
+
+    ``options`` are ``build_model`` keyword arguments; ``iterations`` and ``batch_size`` go to
+    ``train``; ``source`` names where the settings come from.
+    """
+
+    model: str
+    family: str
+    iterations: int
+    batch_size: int
+    options: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def image_size(self) -> int:
+        return FAMILY_IMAGES[self.family]
+
+    def iterations_at(self, profile: Profile | str) -> int:
+        """The recipe's iterations at ``teach`` and ``paper``; a handful at ``smoke``."""
+        name = profile if isinstance(profile, str) else profile.name
+        return min(SMOKE_ITERATIONS, self.iterations) if name == "smoke" else self.iterations
+
+
+# Every energy-based model of a family shares its sampler and energy. Images are in [−1, 1].
+# σ is the noise floor of a sample (p_θ is Gaussian with covariance σ²I inside each linear piece of
+# a leaky-ReLU ConvNet, Xie et al. 2016), so it is small against the pixel range; δ ≈ σ/3 makes the
+# reference term contract the uniform-noise start by δ²/(2σ²) ≈ 5 % per step, so L = 40 steps
+# relax a chain; the ConvNet's output gain (energy_scale ~ 1/σ²) lets the drift (δ²/2)·∇f move a
+# pixel across its range within those steps. Chains: a replay buffer (Du & Mordatch 2019, 5 %
+# fresh noise), so each chain keeps relaxing over many iterations; fresh samples run 100 steps from
+# noise.
+_SAMPLER = {
+    "digits": {"sigma": 0.06, "step_size": 0.02, "langevin_steps": 40, "energy_scale": 400.0},
+    "faces": {"sigma": 0.06, "step_size": 0.02, "langevin_steps": 40, "energy_scale": 400.0},
+    "texture": {"sigma": 0.06, "step_size": 0.02, "langevin_steps": 40, "energy_scale": 400.0},
+}
+_CHAINS = {"init": "buffer", "buffer_size": 1000, "reinit_prob": 0.05, "sample_steps": 100}
+_SOURCES = {
+    "ebm": "σ and δ from the piecewise-Gaussian argument (Xie et al. 2016) and CoopNets' σ ≪ pixel range; "
+           "replay buffer of Du & Mordatch (2019); Adam β1 = 0.5 as in CoopNets; calibrated by "
+           "benchmarks/sample_quality.py",
+    "jko": "λ in units of the Langevin time L·δ²/2 (ggcn.flows.weight_unit), chosen by a λ sweep",
+    "ggcn": "CoopNets (Xie et al. 2018): generator updated every iteration, Langevin revision from g(z); "
+            "tanh output; LHS codes sampled from their fitted Gaussian [reading]",
+    "dcgan": "Radford et al. (2016): Adam 2e-4, β1 = 0.5, batch norm",
+}
+
+
+_EBM_RUN = {"digits": (1000, 64), "faces": (750, 64), "texture": (600, 32)}  # (iterations, batch size)
+# Adam's learning rate of f_θ. On 32-px textures (a three-layer ConvNet) 1e-3 lets GCN's energy run
+# away after ~150 iterations (chains and energy gap grow without bound, samples turn to
+# checkerboards); 1e-4 is stable. The JKO rule holds at 1e-3 there, so the wGCN recipes keep it
+# and need fewer iterations.
+_LR = {"digits": 1e-3, "faces": 1e-3, "texture": 1e-4}
+_JKO_RUN = {"texture": {"lr": 1e-3, "iterations": 400}}
+
+
+def _ebm(model: str, family: str, source: str = "ebm", iterations: int | None = None, **options: Any) -> Recipe:
+    opts = {**_SAMPLER[family], **_CHAINS, "lr": _LR[family], "width": 32, **options}
+    default, batch = _EBM_RUN[family]
+    return Recipe(model, family, iterations or default, batch, MappingProxyType(opts), _SOURCES[source])
+
+
+def _family_recipes(family: str) -> dict[str, Recipe]:
+    jko = {"jko_weight": 0.01, "jko_scale": "langevin-time"}
+    jko_run = {**jko, **_JKO_RUN.get(family, {})}
+    sampler = _SAMPLER[family]
+    ggcn = {**sampler, "langevin_steps": 20, "lr": 1e-3, "lr_generator": 1e-3, "width": 32, "generator_width": 32,
+            "z_dim": 32, "gen_every": 1, "output": "tanh", "code_sampling": "fitted", **jko}
+    recipes = {
+        "frame": _ebm("frame", family),
+        "wframe": _ebm("wframe", family, "jko", **jko_run),
+        "gcn": _ebm("gcn", family),
+        **{name: _ebm(name, family, "jko", **jko_run) for name in ("wgcn", "wgcn-data", "wgcn-proximal")},
+        "mgcn": Recipe("mgcn", family, 750, 64, MappingProxyType({**sampler, "lr": 1e-3, "width": 32}),
+                       _SOURCES["ebm"]),
+        "wmgcn": Recipe("wmgcn", family, 750, 64, MappingProxyType({**sampler, "lr": 1e-3, "width": 32, **jko}),
+                        _SOURCES["jko"]),
+        "ggcn": Recipe("ggcn", family, 1500, 64, MappingProxyType(ggcn), _SOURCES["ggcn"]),
+        "ggcn-lhs": Recipe("ggcn-lhs", family, 1500, 64, MappingProxyType(ggcn), _SOURCES["ggcn"]),
+        "ggcn+ams": Recipe("ggcn+ams", family, 2000, 64, MappingProxyType(ggcn), _SOURCES["ggcn"]),
+        "ggcn-lhs+ams": Recipe("ggcn-lhs+ams", family, 2000, 64, MappingProxyType(ggcn), _SOURCES["ggcn"]),
+        "dcgan": Recipe("dcgan", family, 3000, 64, MappingProxyType({"lr": 2e-4, "width": 32, "z_dim": 32}),
+                        _SOURCES["dcgan"]),
+    }
+    return recipes
+
+
+RECIPES: dict[tuple[str, str], Recipe] = {
+    (model, family): r for family in FAMILIES for model, r in _family_recipes(family).items()
+}
+
+
+def recipe(model: str, family: str) -> Recipe:
+    """The named recipe of ``model`` on the data ``family`` ("digits", "faces", "texture")."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown data family {family!r}; choose one of {FAMILIES}")
+    if (model, family) not in RECIPES:
+        models = sorted(m for m, f in RECIPES if f == family)
+        raise ValueError(f"no recipe for model {model!r} on {family}; recipes exist for {models}")
+    return RECIPES[(model, family)]
 
 
 def resolve_device(device: str = "auto") -> str:

@@ -32,10 +32,15 @@ ggcn+ams        learned per example      g_α(z_i), one pass      amortized asce
 ggcn-lhs+ams    fresh z ~ N(0, I)        g_α(z), one pass        amortized ascent of log p_θ
 ==============  =======================  ======================  ==========================
 
+Fresh samples need fresh codes. Without LHS they are z ~ N(0, I), the codes the generator learned
+on. With LHS the generator only ever saw the learned codes z_i, which need not look like N(0, I);
+``code_sampling="fitted"`` draws z ~ N(μ, Σ), the Gaussian fitted to the learned codes [reading],
+``"prior"`` draws N(0, I) as the paper's text suggests.
+
 Every variant is conditional when built with training ``labels``: the generator reads
 [z, e(y)] (the paper's label embedding) and the synthesizer f_θ(x, y) has one output per
 class (:class:`LabelEnergy`; the paper does not say how f_θ sees labels) [reading].
-Samples always draw fresh z ~ N(0, I); the LHS codes only serve learning.
+Samples always draw fresh codes (see above); the LHS codes themselves only serve learning.
 
 Data: GGCN learns from (images, example indices) -- the indices pick the codes and labels
 of the batch. Pass ``labels=example_index(x)`` to :func:`ggcn.train.train`.
@@ -49,7 +54,7 @@ import torch
 from torch import Tensor, nn
 
 from .config import Profile
-from .flows import KLRule, make_rule
+from .flows import KLRule, make_rule, weight_unit
 from .generators import build_generator
 from .langevin import LangevinConfig, ReplayBuffer, frozen, langevin, uniform_noise
 from .nets import ConvEnergy
@@ -63,6 +68,7 @@ VARIANTS = {  # name -> (LHS, AMS)
 }
 NAMES = tuple(VARIANTS)
 LHS_TARGETS = ("data", "revised")
+CODE_SAMPLING = ("prior", "fitted")
 
 
 def example_index(data: Tensor) -> Tensor:
@@ -73,15 +79,15 @@ def example_index(data: Tensor) -> Tensor:
 class LabelEnergy(nn.Module):
     """Conditional synthesizer f_θ(x, y): the ConvEnergy body, one 4×4 head output per class, read at y."""
 
-    def __init__(self, channels: int, image_size: int, width: int, n_classes: int):
+    def __init__(self, channels: int, image_size: int, width: int, n_classes: int, scale: float = 1.0):
         super().__init__()
-        base = ConvEnergy(channels, image_size, width)
-        self.body = base.body
+        base = ConvEnergy(channels, image_size, width, scale=scale)
+        self.body, self.scale = base.body, base.scale
         self.head = nn.Conv2d(base.head.in_channels, n_classes, 4, 1, 0)
         self.n_classes = n_classes
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
-        return self.head(self.body(x)).flatten(1).gather(1, y[:, None]).squeeze(1)
+        return self.scale * self.head(self.body(x)).flatten(1).gather(1, y[:, None]).squeeze(1)
 
 
 class Conditioned(nn.Module):
@@ -115,6 +121,7 @@ class GGCN:
         lr_codes: float = 0.05,
         code_prior: float = 1.0,
         lhs_target: str = "data",
+        code_sampling: str = "prior",
         replay: float = 0.0,
         replay_capacity: int = 1000,
         betas: tuple[float, float] = (0.5, 0.999),
@@ -123,6 +130,8 @@ class GGCN:
             raise ValueError(f"gen_every (k) must be ≥ 1, got {gen_every}")
         if lhs_target not in LHS_TARGETS:
             raise ValueError(f"unknown LHS target {lhs_target!r}; choose one of {LHS_TARGETS}")
+        if code_sampling not in CODE_SAMPLING:
+            raise ValueError(f"unknown code sampling {code_sampling!r}; choose one of {CODE_SAMPLING}")
         if ams and lhs_target == "revised":
             raise ValueError("AMS has no revised samples X~; use lhs_target='data' with AMS")
         if not 0.0 <= replay < 1.0:
@@ -141,6 +150,7 @@ class GGCN:
         self.generator, self.energy, self.rule, self.sampler = generator, energy, rule, sampler
         self.lhs, self.ams, self.gen_every = lhs, ams, gen_every
         self.code_prior, self.lhs_target, self.replay = code_prior, lhs_target, replay
+        self.code_sampling = code_sampling
         self.z_dim: int = generator.z_dim
         self.labels = labels
         self.n_examples = n_examples or (len(labels) if labels is not None else None)
@@ -236,9 +246,19 @@ class GGCN:
         return langevin(self._energy(y), x, replace(self.sampler, n_steps=steps)).x
 
     def sample(self, n: int, y: Tensor | int | None = None, n_steps: int | None = None) -> Tensor:
-        """n samples from fresh codes z ~ N(0, I): one generator pass with AMS, plus L Langevin steps without."""
+        """n samples from fresh codes: one generator pass with AMS, plus L Langevin steps without."""
+        return self.synthesize(self.fresh_codes(n), y, n_steps)
+
+    def fresh_codes(self, n: int) -> Tensor:
+        """z ~ N(0, I), or with LHS and ``code_sampling="fitted"`` z ~ N(μ, Σ) of the learned codes [reading]."""
         device = next(self.generator.parameters()).device
-        return self.synthesize(torch.randn(n, self.z_dim, device=device), y, n_steps)
+        eps = torch.randn(n, self.z_dim, device=device)
+        if not (self.lhs and self.code_sampling == "fitted"):
+            return eps
+        codes = self.codes.detach()
+        mean = codes.mean(0)
+        cov = torch.cov(codes.T) + 1e-4 * torch.eye(self.z_dim, device=device)
+        return mean + eps @ torch.linalg.cholesky(cov).T
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -308,6 +328,7 @@ class GGCN:
             "buffer": None if self.buffer is None else self.buffer.state_dict(),
             "iteration": self.iteration,
             "previous": self.previous,
+            "rule": self.rule.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -322,12 +343,13 @@ class GGCN:
         if self.buffer is not None:
             self.buffer.load_state_dict(state["buffer"])
         self.iteration, self.previous = int(state["iteration"]), state["previous"]
+        self.rule.load_state_dict(state.get("rule", {}))
 
 
 OPTIONS = {
-    "lr", "lr_generator", "lr_codes", "code_prior", "lhs_target", "jko_weight", "rule", "endpoints",
-    "langevin_steps", "step_size", "sigma", "width", "generator_width", "z_dim", "gen_every", "replay",
-    "grad_clip", "generator", "output",
+    "lr", "lr_generator", "lr_codes", "code_prior", "lhs_target", "code_sampling", "jko_weight", "jko_scale",
+    "rule", "reading", "langevin_steps", "step_size", "sigma", "width", "energy_scale", "generator_width", "z_dim",
+    "gen_every", "replay", "grad_clip", "generator", "output",
 }
 
 
@@ -346,9 +368,10 @@ def build(
 
     ``n_examples`` (the training-set size) is needed by the LHS variants unless ``labels`` are given.
     ``overrides``: ``lr`` (f_θ), ``lr_generator``, ``lr_codes`` (SGD), ``code_prior``, ``lhs_target``,
-    ``rule`` ("jko" default, "kl" for the ablation), ``jko_weight``, ``endpoints``, ``langevin_steps``,
-    ``step_size``, ``sigma``, ``width`` (f_θ), ``generator_width``, ``z_dim``, ``gen_every`` (k),
-    ``replay``, ``grad_clip``, ``generator`` ("v0", "resnet", "dcgan") and ``output`` ("sigmoid", "tanh").
+    ``code_sampling``, ``rule`` ("jko" default, "kl" for the ablation), ``jko_weight``, ``jko_scale``,
+    ``reading``, ``langevin_steps``, ``step_size``, ``sigma``, ``width`` (f_θ), ``energy_scale``,
+    ``generator_width``, ``z_dim``, ``gen_every`` (k), ``replay``, ``grad_clip``, ``generator``
+    ("v0", "resnet", "dcgan") and ``output`` ("sigmoid", "tanh").
     """
     if name not in VARIANTS:
         raise ValueError(f"unknown GGCN variant {name!r}; choose one of {NAMES}")
@@ -363,15 +386,17 @@ def build(
         get("generator", "v0"), get("z_dim"), channels, size, get("generator_width", get("width")), n_classes,
         **gen_kwargs,
     ).to(device)
+    scale = get("energy_scale", 1.0)
     if n_classes:
-        energy: nn.Module = LabelEnergy(channels, size, get("width"), n_classes).to(device)
+        energy: nn.Module = LabelEnergy(channels, size, get("width"), n_classes, scale).to(device)
     else:
-        energy = ConvEnergy(channels, size, get("width")).to(device)
+        energy = ConvEnergy(channels, size, get("width"), scale=scale).to(device)
     sampler = LangevinConfig(
         n_steps=get("langevin_steps"), step_size=get("step_size"), sigma=get("sigma"), grad_clip=get("grad_clip")
     )
-    rule = make_rule(get("rule", "jko"), get("jko_weight"), get("endpoints", "consecutive"))
-    passed_on = ("lr_codes", "code_prior", "lhs_target", "gen_every", "replay")
+    unit = weight_unit(get("jko_scale", "paper"), sampler.n_steps, sampler.step_size)
+    rule = make_rule(get("rule", "jko"), get("jko_weight"), get("reading", "consecutive"), unit)
+    passed_on = ("lr_codes", "code_prior", "lhs_target", "code_sampling", "gen_every", "replay")
     options = {k: overrides[k] for k in passed_on if k in overrides}
     return GGCN(
         generator, energy, rule, sampler, lhs=lhs, ams=ams,

@@ -6,19 +6,44 @@ Both rules return a loss to *minimise* with X~ held constant:
       L_KL(θ) = mean f_θ(X_obs) − mean f_θ(X~),     loss = −L_KL.
 * JKO (the Wasserstein rule of wGCN, Sec. 4.1) -- [reading], see READING.md:
       x^ = ε X~_t + (1 − ε) X_ref,  ε ~ U[0, 1] per particle,
-      L_W(θ) = L_KL(θ) − (λ/2) mean ||∇_x f_θ(x^)||²,
-  with X_ref the previous particles X~_{t−1} (``endpoints="consecutive"``, default) or the
-  data X_obs (``endpoints="data"``, the WGAN-GP construction). λ = 0 gives the KL rule.
+      L_W(θ) = L_KL(θ) − (λ/2) mean ||∇_x f_θ(x^) − G(x^)||²,
+  in one of three readings (``reading``):
+
+  * ``"consecutive"`` (default): X_ref = X~_{t−1}, the previous particles, and G = 0;
+  * ``"data"``: X_ref = X_obs (the WGAN-GP construction), G = 0;
+  * ``"proximal"``: X_ref = X~_{t−1} and G = ∇_x f_{θ_{t−1}}, the gradient field of the previous
+    iteration's parameters (a frozen copy). The term then vanishes at a stationary θ, so the
+    rule keeps the MLE point; the other two readings pull θ away from it.
+
+  λ = 0 gives the KL rule in every reading.
+
+λ's unit (``weight_unit``). The penalty is summed over pixels, so one λ means different things
+at different image sizes and Langevin settings. In the JKO step the displacement cost is
+W2²/(2h), h the Langevin time elapsed per learning iteration; particles moved by h·∇f pay
+(h/2)·||∇f||². :func:`weight_unit` gives that h = L·δ²/2 for ``scale="langevin-time"``, so
+λ = 1 is the sampler's own JKO step at any size or step; ``scale="paper"`` keeps λ as the paper
+states it (0.2 on CelebA, 0.112 on CIFAR-10), summed over pixels.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+from torch.func import functional_call
 
 Energy = Callable[[Tensor], Tensor]
-ENDPOINTS = ("consecutive", "data")
+READINGS = ("consecutive", "data", "proximal")
+WEIGHT_SCALES = ("paper", "langevin-time")
+
+
+def weight_unit(scale: str, n_steps: int, step_size: float) -> float:
+    """What λ = 1 stands for: 1 (``"paper"``) or the Langevin time h = L·δ²/2 (``"langevin-time"``)."""
+    if scale == "paper":
+        return 1.0
+    if scale == "langevin-time":
+        return n_steps * step_size**2 / 2
+    raise ValueError(f"unknown JKO weight scale {scale!r}; choose one of {WEIGHT_SCALES}")
 
 
 class KLRule:
@@ -32,30 +57,58 @@ class KLRule:
         gap = f_obs - f_syn
         return -gap, {"energy_gap": gap.detach()}
 
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """The KL rule keeps no state."""
+
 
 class JKORule(KLRule):
-    """KL rule plus the soft gradient-norm term on the displacement interpolation."""
+    """KL rule plus the soft gradient-norm term on the displacement interpolation.
+
+    ``weight`` is λ in units of ``unit`` (see :func:`weight_unit`): the loss carries
+    (λ·unit / 2) · mean ||∇_x f_θ(x^) − G(x^)||².
+    """
 
     name = "jko"
 
-    def __init__(self, weight: float = 0.2, endpoints: str = "consecutive"):
-        if endpoints not in ENDPOINTS:
-            raise ValueError(f"unknown JKO endpoints {endpoints!r}; choose one of {ENDPOINTS}")
-        if weight < 0:
-            raise ValueError(f"the JKO weight λ must be ≥ 0, got {weight}")
-        self.weight, self.endpoints = weight, endpoints
+    def __init__(self, weight: float = 0.2, reading: str = "consecutive", unit: float = 1.0):
+        if reading not in READINGS:
+            raise ValueError(f"unknown JKO reading {reading!r}; choose one of {READINGS}")
+        if not weight >= 0 or not unit > 0:
+            raise ValueError(f"the JKO weight λ must be ≥ 0 and its unit > 0, got λ={weight}, unit={unit}")
+        self.weight, self.reading, self.unit = weight, reading, unit
+        self.previous: dict[str, Tensor] | None = None  # θ_{t−1} of the proximal reading
 
     def loss(self, energy: Energy, x_obs: Tensor, x_syn: Tensor, x_prev: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         loss, stats = super().loss(energy, x_obs, x_syn, x_prev)
         if self.weight == 0:
             return loss, stats
-        x_ref = x_prev if self.endpoints == "consecutive" else _match(x_obs, len(x_syn))
+        x_ref = x_obs if self.reading == "data" else x_prev
         eps = torch.rand(len(x_syn), *([1] * (x_syn.dim() - 1)), device=x_syn.device, dtype=x_syn.dtype)
-        x_hat = (eps * x_syn.detach() + (1 - eps) * x_ref.detach()).requires_grad_(True)
+        x_hat = (eps * x_syn.detach() + (1 - eps) * _match(x_ref, len(x_syn)).detach()).requires_grad_(True)
         grad = torch.autograd.grad(energy(x_hat).sum(), x_hat, create_graph=True)[0]
+        if self.reading == "proximal":
+            grad = grad - self._previous_gradient(energy, x_hat)
         penalty = grad.flatten(1).pow(2).sum(dim=1).mean()
         stats["jko_penalty"] = penalty.detach()
-        return loss + 0.5 * self.weight * penalty, stats
+        return loss + 0.5 * self.weight * self.unit * penalty, stats
+
+    def _previous_gradient(self, energy: Energy, x_hat: Tensor) -> Tensor:
+        """∇_x f_{θ_{t−1}}(x^) from the frozen copy, which then moves on to θ_t (θ_{−1} = θ_0)."""
+        if not isinstance(energy, nn.Module):
+            raise ValueError("the proximal JKO reading needs an nn.Module energy (it keeps a copy of θ)")
+        current = {k: v.detach().clone() for k, v in energy.state_dict().items()}
+        previous, self.previous = self.previous or current, current
+        x = x_hat.detach().requires_grad_(True)
+        return torch.autograd.grad(functional_call(energy, previous, (x,)).sum(), x)[0]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"previous": self.previous}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.previous = state.get("previous")
 
 
 def _match(x: Tensor, n: int) -> Tensor:
@@ -65,10 +118,10 @@ def _match(x: Tensor, n: int) -> Tensor:
     return x[torch.arange(n, device=x.device) % len(x)]
 
 
-def make_rule(name: str, weight: float = 0.2, endpoints: str = "consecutive") -> KLRule:
-    """``"kl"`` or ``"jko"`` (with weight λ and the interpolation ``endpoints``)."""
+def make_rule(name: str, weight: float = 0.2, reading: str = "consecutive", unit: float = 1.0) -> KLRule:
+    """``"kl"`` or ``"jko"`` (with weight λ in units of ``unit``, and its ``reading``)."""
     if name == "kl":
         return KLRule()
     if name == "jko":
-        return JKORule(weight, endpoints)
+        return JKORule(weight, reading, unit)
     raise ValueError(f"unknown learning rule {name!r}; choose 'kl' (GCN, MLE) or 'jko' (wGCN, Wasserstein)")

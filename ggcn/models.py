@@ -2,26 +2,32 @@
 
 Every model here is an :class:`EnergyModel`; the names only choose the pieces:
 
-=========  =========================  ===============================
-name       energy f_θ                 learning rule
-=========  =========================  ===============================
-frame      fixed filters, learned θ   KL (MLE)
-wframe     fixed filters, learned θ   JKO, consecutive endpoints
-gcn        ConvNet                    KL (MLE)
-wgcn       ConvNet                    JKO, consecutive endpoints
-wgcn-data  ConvNet                    JKO, data endpoints [reading]
-=========  =========================  ===============================
+=============  =========================  ===================================
+name           energy f_θ                 learning rule
+=============  =========================  ===================================
+frame          fixed filters, learned θ   KL (MLE)
+wframe         fixed filters, learned θ   JKO, consecutive reading
+gcn            ConvNet                    KL (MLE)
+wgcn           ConvNet                    JKO, consecutive reading [reading]
+wgcn-data      ConvNet                    JKO, data reading [reading]
+wgcn-proximal  ConvNet                    JKO, proximal reading [reading]
+=============  =========================  ===================================
+
+Where the chains start (``init``): persistent chains, a replay buffer of past particles
+(Du & Mordatch 2019) or fresh noise every iteration. Whatever trained it, :meth:`EnergyModel.sample`
+draws *fresh* samples: ``sample_steps`` Langevin steps from the initialiser's noise.
 """
 from __future__ import annotations
 
 from importlib import import_module
+from dataclasses import replace
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from .config import Profile
-from .flows import KLRule, make_rule
+from .flows import KLRule, make_rule, weight_unit
 from .langevin import Chain, LangevinConfig, NoiseInit, PersistentChains, ReplayBuffer, langevin, uniform_noise
 from .nets import ConvEnergy, FilterBank, FrameEnergy, gabor_dog_bank, vgg16_filters
 
@@ -42,9 +48,11 @@ class EnergyModel:
         lr: float,
         n_particles: int,
         betas: tuple[float, float] = (0.5, 0.999),
+        sample_steps: int | None = None,
     ):
         self.energy, self.rule, self.sampler, self.init = energy, rule, sampler, init
         self.n_particles = n_particles
+        self.sample_steps = sampler.n_steps if sample_steps is None else sample_steps
         self.optimizer = torch.optim.Adam(energy.parameters(), lr=lr, betas=betas)
         self.particles: Tensor | None = None
         self.last_chain: Chain | None = None
@@ -68,10 +76,18 @@ class EnergyModel:
         return self.energy(x)
 
     def sample(self, n: int, n_steps: int | None = None) -> Tensor:
-        """n fresh samples: chains from the initialiser (not stored back), L Langevin steps."""
-        x0, _ = self.init.draw(n)
-        cfg = self.sampler if n_steps is None else LangevinConfig(**{**vars(self.sampler), "n_steps": n_steps})
-        return langevin(self.energy, x0, cfg).x
+        """n fresh samples: ``n_steps`` (default ``sample_steps``) Langevin steps from the initialiser's noise."""
+        x0 = self.init.init_fn(n).to(self.init.device)
+        steps = self.sample_steps if n_steps is None else n_steps
+        return langevin(self.energy, x0, replace(self.sampler, n_steps=steps)).x
+
+    def chains(self, n: int) -> Tensor:
+        """n of the particles the model learned from (persistent chains or buffer slots), as they are."""
+        if not isinstance(self.init, PersistentChains):
+            raise ValueError("this model starts fresh chains every iteration and keeps none; use sample(n)")
+        if n > len(self.init.x):
+            raise ValueError(f"the model keeps {len(self.init.x)} chains; cannot show {n}")
+        return self.init.x[:n].clone()
 
     def responses(self, x: Tensor) -> Tensor:
         """The energy's own filter responses (first layer), for the response distance."""
@@ -83,12 +99,14 @@ class EnergyModel:
             "energy": self.energy.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "init": self.init.state_dict(),
+            "rule": self.rule.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.energy.load_state_dict(state["energy"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.init.load_state_dict(state["init"])
+        self.rule.load_state_dict(state.get("rule", {}))
 
 
 MODELS = {
@@ -97,6 +115,7 @@ MODELS = {
     "gcn": ("convnet", "kl", "consecutive"),
     "wgcn": ("convnet", "jko", "consecutive"),
     "wgcn-data": ("convnet", "jko", "data"),
+    "wgcn-proximal": ("convnet", "jko", "proximal"),
 }
 INITS = ("persistent", "buffer", "noise")
 FAMILY = {  # the GGCN family: name -> module with build(name, profile, channels, image_size, device=, **options)
@@ -106,10 +125,12 @@ FAMILY = {  # the GGCN family: name -> module with build(name, profile, channels
 }
 
 
-def build_energy(kind: str, channels: int, image_size: int, width: int = 64, filters: str = "gabor") -> nn.Module:
-    """``"convnet"``: the GCN ConvNet; ``"filters"``: FRAME on the Gabor/DoG bank or VGG-16 (``filters="vgg"``)."""
+def build_energy(kind: str, channels: int, image_size: int, width: int = 64, filters: str = "gabor",
+                 scale: float = 1.0) -> nn.Module:
+    """``"convnet"``: the GCN ConvNet (output gain ``scale``); ``"filters"``: FRAME on the Gabor/DoG bank
+    or VGG-16 (``filters="vgg"``)."""
     if kind == "convnet":
-        return ConvEnergy(channels, image_size, width)
+        return ConvEnergy(channels, image_size, width, scale=scale)
     if filters == "gabor":
         bank = FilterBank(gabor_dog_bank(), channels)
     elif filters == "vgg":
@@ -118,7 +139,13 @@ def build_energy(kind: str, channels: int, image_size: int, width: int = 64, fil
         bank = vgg16_filters()
     else:
         raise ValueError(f"unknown FRAME filters {filters!r}; choose 'gabor' (offline) or 'vgg' (pretrained VGG-16)")
-    return FrameEnergy(bank, channels, image_size)
+    return FrameEnergy(bank, channels, image_size, scale)
+
+
+EBM_OPTIONS = {
+    "lr", "jko_weight", "jko_scale", "langevin_steps", "step_size", "sigma", "width", "grad_clip", "reinit_prob",
+    "energy_scale", "sample_steps", "buffer_size",
+}
 
 
 def build_model(
@@ -127,34 +154,45 @@ def build_model(
     channels: int,
     image_size: int | None = None,
     *,
+    family: str | None = None,
     n_particles: int | None = None,
-    init: str = "persistent",
+    init: str | None = None,
     filters: str = "gabor",
     device: str = "cpu",
     **overrides: Any,
 ) -> EnergyModel:
-    """Build one of :data:`MODELS` at the profile's scale.
+    """Build a model by name at the profile's scale, with the named recipe of a data ``family``.
 
-    ``overrides`` may set ``lr``, ``jko_weight``, ``langevin_steps``, ``step_size``, ``sigma``,
-    ``width``, ``grad_clip`` and ``reinit_prob``. Names of the GGCN family (:data:`FAMILY`) go to
-    their module's ``build``, which takes its own options.
+    ``family`` ("digits", "faces", "texture") applies :func:`ggcn.config.recipe` (the settings that
+    make that model learn on that data); ``overrides`` replace single settings. Without a family the
+    profile's own values are used. Options of :data:`MODELS`: ``lr``, ``jko_weight`` (λ) and
+    ``jko_scale`` (its unit, see :func:`ggcn.flows.weight_unit`), ``langevin_steps``, ``step_size``,
+    ``sigma``, ``width``, ``energy_scale`` (the ConvNet's output gain), ``grad_clip``, ``init``
+    ("persistent", "buffer", "noise"), ``buffer_size``, ``reinit_prob`` and ``sample_steps`` (Langevin
+    steps of a fresh sample). Names of the GGCN family (:data:`FAMILY`) go to their module's
+    ``build``, which takes its own options.
     """
+    if family is not None:
+        from .config import recipe
+
+        overrides = {**recipe(name, family).options, **overrides}
+        init = overrides.pop("init", init)
     if name in FAMILY:
-        if n_particles is not None or init != "persistent" or filters != "gabor":
+        if n_particles is not None or init is not None or filters != "gabor":
             raise ValueError(f"{name!r} does not take n_particles, init or filters; see ggcn.{FAMILY[name]}.build")
         return import_module(f".{FAMILY[name]}", __package__).build(name, profile, channels, image_size,
                                                                     device=device, **overrides)
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS) + sorted(FAMILY)}")
+    init = init or "persistent"
     if init not in INITS:
         raise ValueError(f"unknown particle initialiser {init!r}; choose one of {INITS}")
-    allowed = {"lr", "jko_weight", "langevin_steps", "step_size", "sigma", "width", "grad_clip", "reinit_prob"}
-    if set(overrides) - allowed:
-        raise ValueError(f"unknown option(s) {sorted(set(overrides) - allowed)}; allowed: {sorted(allowed)}")
-    get = lambda key: overrides.get(key, getattr(profile, key, None))  # noqa: E731
+    if set(overrides) - EBM_OPTIONS:
+        raise ValueError(f"unknown option(s) {sorted(set(overrides) - EBM_OPTIONS)}; allowed: {sorted(EBM_OPTIONS)}")
+    get = lambda key, default=None: overrides.get(key, getattr(profile, key, default))  # noqa: E731
     size = image_size or profile.image_size
-    kind, rule_name, endpoints = MODELS[name]
-    energy = build_energy(kind, channels, size, get("width"), filters).to(device)
+    kind, rule_name, reading = MODELS[name]
+    energy = build_energy(kind, channels, size, get("width"), filters, get("energy_scale", 1.0)).to(device)
     sampler = LangevinConfig(
         n_steps=get("langevin_steps"), step_size=get("step_size"), sigma=get("sigma"), grad_clip=get("grad_clip")
     )
@@ -163,8 +201,9 @@ def build_model(
     if init == "persistent":
         initialiser: NoiseInit = PersistentChains(init_fn, n, device)
     elif init == "buffer":
-        initialiser = ReplayBuffer(init_fn, max(10 * n, 100), overrides.get("reinit_prob", 0.05), device)
+        initialiser = ReplayBuffer(init_fn, get("buffer_size", max(10 * n, 100)), get("reinit_prob", 0.05), device)
     else:
         initialiser = NoiseInit(init_fn, device)
-    rule = make_rule(rule_name, get("jko_weight"), endpoints)
-    return EnergyModel(energy, rule, sampler, initialiser, get("lr"), n)
+    unit = weight_unit(get("jko_scale", "paper"), sampler.n_steps, sampler.step_size)
+    rule = make_rule(rule_name, get("jko_weight"), reading, unit)
+    return EnergyModel(energy, rule, sampler, initialiser, get("lr"), n, sample_steps=get("sample_steps"))

@@ -2,11 +2,12 @@
 
 An image is seen on grids of increasing size s_1 < s_2 < … < s_K = image size (e.g.
 1 → 4 → 16 → 32). Down-sampling is the block average, up-sampling pixel replication, so
-``down(up(x)) == x`` exactly. Each grid k has its own energy f_k (a ConvEnergy from 8×8 up,
-:class:`DenseEnergy` below that) and its own Adam optimizer. One learning iteration:
+``down(up(x)) == x`` exactly. The coarsest grid only gives the chains their start (as in Gao et
+al., who keep no model on the 1×1 grid); every finer grid k has its own energy f_k (a ConvEnergy
+from 8×8 up, :class:`DenseEnergy` below that) and its own Adam optimizer. One learning iteration:
 
 1. start the chains at the coarsest version of the training batch, x = down(X_obs, s_1);
-2. on each grid in turn: x_init = up(x, s_k) (x itself on the first grid), L Langevin steps of
+2. on each finer grid in turn: x_init = up(x, s_k), L Langevin steps of
    f_k give X~_k, and f_k learns from (down(X_obs, s_k), X~_k) with the grid's rule --
    KL for MGCN, JKO for wMGCN, whose "previous population" is the chains' starting point
    x_init on that grid (the up-sampled particles of the coarser grid) [reading];
@@ -16,11 +17,12 @@ An image is seen on grids of increasing size s_1 < s_2 < … < s_K = image size 
 name     learning rule       notes
 =======  ==================  =========================================
 mgcn     KL (MLE) per grid   Gao et al. 2018
-wmgcn    JKO per grid        the paper's wMGCN; endpoints as in flows
+wmgcn    JKO per grid        the paper's wMGCN; reading as in flows
 =======  ==================  =========================================
 """
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -29,7 +31,7 @@ from torch import Tensor, nn
 import torch.nn.functional as F
 
 from .config import Profile
-from .flows import KLRule, make_rule
+from .flows import KLRule, make_rule, weight_unit
 from .langevin import LangevinConfig, langevin
 from .nets import LEAKY_SLOPE, ConvEnergy
 
@@ -84,8 +86,10 @@ def check_grids(sizes: tuple[int, ...], image_size: int) -> None:
 class DenseEnergy(nn.Module):
     """A small leaky-ReLU MLP energy for grids smaller than 8×8 (1×1, 2×2, 4×4)."""
 
-    def __init__(self, channels: int, image_size: int, width: int = 64, slope: float = LEAKY_SLOPE):
+    def __init__(self, channels: int, image_size: int, width: int = 64, slope: float = LEAKY_SLOPE,
+                 scale: float = 1.0):
         super().__init__()
+        self.scale = float(scale)
         d = channels * image_size**2
         self.net = nn.Sequential(
             nn.Flatten(), nn.Linear(d, width), nn.LeakyReLU(slope), nn.Linear(width, width), nn.LeakyReLU(slope),
@@ -93,16 +97,18 @@ class DenseEnergy(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).flatten()
+        return self.scale * self.net(x).flatten()
 
 
-def grid_energy(channels: int, size: int, width: int) -> nn.Module:
-    """ConvEnergy on grids of 8 px and more, :class:`DenseEnergy` below."""
-    return ConvEnergy(channels, size, width) if size >= 8 else DenseEnergy(channels, size, width)
+def grid_energy(channels: int, size: int, width: int, scale: float = 1.0) -> nn.Module:
+    """ConvEnergy on grids of 8 px and more, :class:`DenseEnergy` below (both with output gain ``scale``)."""
+    return ConvEnergy(channels, size, width, scale=scale) if size >= 8 else DenseEnergy(channels, size, width,
+                                                                                        scale=scale)
 
 
 class MultiGridModel:
-    """MGCN / wMGCN: one energy and one optimizer per grid, chains carried from coarse to fine.
+    """MGCN / wMGCN: one energy, rule and optimizer per grid above the coarsest, chains carried from
+    coarse to fine.
 
     ``particles`` holds the finest grid's samples of the last iteration. ``sample`` starts from
     coarse training images: those given, or ones remembered from the batches seen in training.
@@ -118,9 +124,10 @@ class MultiGridModel:
         betas: tuple[float, float] = (0.5, 0.999),
         memory: int = 1024,
     ):
-        if len(energies) != len(sizes):
-            raise ValueError(f"need one energy per grid: {len(energies)} energies for grids {sizes}")
-        self.energies, self.sizes, self.rule, self.sampler = energies, tuple(sizes), rule, sampler
+        if len(energies) != len(sizes) - 1:
+            raise ValueError(f"need one energy per grid above the coarsest: {len(energies)} energies for grids {sizes}")
+        self.energies, self.sizes, self.sampler = energies, tuple(sizes), sampler
+        self.rules = [copy.deepcopy(rule) for _ in energies]  # the proximal reading keeps one θ_{t−1} per grid
         self.optimizers = [torch.optim.Adam(e.parameters(), lr=lr, betas=betas) for e in energies]
         self.memory = memory
         self.coarse_bank: Tensor | None = None
@@ -132,10 +139,10 @@ class MultiGridModel:
         self._remember(x)
         stats: dict[str, Tensor] = {}
         total = torch.zeros((), device=x_obs.device)
-        for size, energy, optimizer in zip(self.sizes, self.energies, self.optimizers):
+        for size, energy, rule, optimizer in zip(self.sizes[1:], self.energies, self.rules, self.optimizers):
             x_init = up(x, size)
             chain = langevin(energy, x_init, self.sampler, diagnostics=True)
-            loss, grid_stats = self.rule.loss(energy, down(x_obs, size), chain.x, x_init)
+            loss, grid_stats = rule.loss(energy, down(x_obs, size), chain.x, x_init)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -157,7 +164,7 @@ class MultiGridModel:
             raise ValueError(f"start images must be {self.sizes[0]}×{self.sizes[0]}, got {tuple(start.shape)}")
         cfg = self.sampler if n_steps is None else LangevinConfig(**{**vars(self.sampler), "n_steps": n_steps})
         x = start
-        for size, energy in zip(self.sizes, self.energies):
+        for size, energy in zip(self.sizes[1:], self.energies):
             x = langevin(energy, up(x, size), cfg).x
         return x
 
@@ -169,6 +176,7 @@ class MultiGridModel:
         return {
             "energies": [e.state_dict() for e in self.energies],
             "optimizers": [o.state_dict() for o in self.optimizers],
+            "rules": [r.state_dict() for r in self.rules],
             "coarse_bank": self.coarse_bank,
         }
 
@@ -178,10 +186,13 @@ class MultiGridModel:
         ):
             energy.load_state_dict(e_state)
             optimizer.load_state_dict(o_state)
+        for rule, r_state in zip(self.rules, state.get("rules", [{}] * len(self.rules))):
+            rule.load_state_dict(r_state)
         self.coarse_bank = state["coarse_bank"]
 
 
-OPTIONS = {"lr", "jko_weight", "endpoints", "langevin_steps", "step_size", "sigma", "width", "grad_clip", "sizes"}
+OPTIONS = {"lr", "jko_weight", "jko_scale", "reading", "langevin_steps", "step_size", "sigma", "width", "energy_scale",
+           "grad_clip", "sizes"}
 
 
 def build(
@@ -189,8 +200,8 @@ def build(
 ) -> MultiGridModel:
     """Build ``"mgcn"`` or ``"wmgcn"`` at the profile's scale; ``sizes`` defaults to :func:`default_grids`.
 
-    ``overrides`` may set ``lr``, ``jko_weight``, ``endpoints``, ``langevin_steps``, ``step_size``,
-    ``sigma``, ``width``, ``grad_clip`` and ``sizes``.
+    ``overrides`` may set ``lr``, ``jko_weight``, ``jko_scale``, ``reading``, ``langevin_steps``,
+    ``step_size``, ``sigma``, ``width``, ``energy_scale``, ``grad_clip`` and ``sizes``.
     """
     if name not in NAMES:
         raise ValueError(f"unknown multi-grid model {name!r}; choose one of {sorted(NAMES)}")
@@ -200,9 +211,10 @@ def build(
     size = image_size or profile.image_size
     sizes = tuple(overrides.get("sizes") or default_grids(size))
     check_grids(sizes, size)
-    energies = [grid_energy(channels, s, get("width")).to(device) for s in sizes]
+    energies = [grid_energy(channels, s, get("width"), get("energy_scale") or 1.0).to(device) for s in sizes[1:]]
     sampler = LangevinConfig(
         n_steps=get("langevin_steps"), step_size=get("step_size"), sigma=get("sigma"), grad_clip=get("grad_clip")
     )
-    rule = make_rule(NAMES[name], get("jko_weight"), overrides.get("endpoints", "consecutive"))
+    unit = weight_unit(get("jko_scale") or "paper", sampler.n_steps, sampler.step_size)
+    rule = make_rule(NAMES[name], get("jko_weight"), overrides.get("reading", "consecutive"), unit)
     return MultiGridModel(energies, sizes, rule, sampler, get("lr"))

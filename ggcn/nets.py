@@ -25,11 +25,20 @@ class ConvEnergy(nn.Module):
 
     ``log2(size/4)`` stride-2 4×4 convolutions halve the side down to 4×4 while
     doubling the channels (``width``, ``2·width``, ...); a final 4×4 convolution
-    gives the scalar f_θ(x).
+    gives the scalar, multiplied by a fixed gain c (``scale``): f_θ(x) = c · ConvNet_θ(x).
+
+    The gain sets the energy's scale against the Langevin drift (δ²/2)·∇f: with a small
+    reference σ a particle's mean inside one linear piece is σ²∇f, so ∇f must reach ~1/σ²
+    per pixel before the chains can draw anything. Adam moves each weight by about γ per
+    step whatever the gradient's size, so without a gain that scale takes thousands of
+    iterations to grow. c = 1 is the plain ConvNet.
     """
 
-    def __init__(self, channels: int = 3, image_size: int = 32, width: int = 64, slope: float = LEAKY_SLOPE):
+    def __init__(self, channels: int = 3, image_size: int = 32, width: int = 64, slope: float = LEAKY_SLOPE,
+                 scale: float = 1.0):
         super().__init__()
+        if not scale > 0:
+            raise ValueError(f"the energy scale c must be > 0, got {scale}")
         check_image_size(image_size)
         n_down = int(math.log2(image_size // 4))
         layers: list[nn.Module] = []
@@ -39,10 +48,10 @@ class ConvEnergy(nn.Module):
             c_in, c_out = c_out, c_out * 2
         self.body = nn.Sequential(*layers)
         self.head = nn.Conv2d(c_in, 1, 4, 1, 0)
-        self.channels, self.image_size = channels, image_size
+        self.channels, self.image_size, self.scale = channels, image_size, float(scale)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.body(x)).flatten()
+        return self.scale * self.head(self.body(x)).flatten()
 
     def responses(self, x: Tensor) -> Tensor:
         """Spatially averaged responses of the first layer's filters, ``(B, width)``."""
@@ -144,20 +153,21 @@ def _vgg_help(path: Path) -> str:
 
 
 class FrameEnergy(nn.Module):
-    """FRAME: f_θ(x) = Σ_k θ_k Σ_pixels h([F_k * x]), fixed filters F_k, h = ReLU, learned θ only.
+    """FRAME: f_θ(x) = c Σ_k θ_k Σ_pixels h([F_k * x]), fixed filters F_k, h = ReLU, learned θ only.
 
-    θ starts at 0, so the initial model is the Gaussian reference itself.
+    θ starts at 0, so the initial model is the Gaussian reference itself; the fixed gain c
+    (``scale``) plays the part it plays in :class:`ConvEnergy`.
     """
 
-    def __init__(self, filters: nn.Module, channels: int, image_size: int):
+    def __init__(self, filters: nn.Module, channels: int, image_size: int, scale: float = 1.0):
         super().__init__()
-        self.filters = filters
+        self.filters, self.scale = filters, float(scale)
         with torch.no_grad():
             n_maps = filters(torch.zeros(1, channels, image_size, image_size)).shape[1]
         self.theta = nn.Parameter(torch.zeros(n_maps))
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.relu(self.filters(x)).sum(dim=(2, 3)) @ self.theta
+        return self.scale * (F.relu(self.filters(x)).sum(dim=(2, 3)) @ self.theta)
 
     def responses(self, x: Tensor) -> Tensor:
         """Spatially averaged filter responses h(F_k * x), ``(B, K)``."""

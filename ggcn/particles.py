@@ -167,10 +167,10 @@ def particle_model(
     if rule not in RULES:
         raise ValueError(f"unknown rule {rule!r}; choose one of {sorted(RULES)}")
     p = get_preset(preset, **overrides)
-    name, endpoints = RULES[rule]
+    name, reading = RULES[rule]
     return EnergyModel(
         MLPEnergy(2, p.hidden),
-        make_rule(name, p.jko_weight, endpoints),
+        make_rule(name, p.jko_weight, reading),
         LangevinConfig(n_steps=p.langevin_steps, step_size=p.step_size, sigma=p.sigma),
         PersistentChains(gaussian_init(), n_particles),
         lr=p.lr,

@@ -66,3 +66,45 @@ def test_explicit_devices_pass_through(monkeypatch):
 def test_unknown_device_raises():
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         resolve_device("tpu")
+
+
+# ---------------------------------------------------------------------------- recipes
+
+from ggcn.config import FAMILIES, RECIPES, SMOKE_ITERATIONS, recipe  # noqa: E402
+from ggcn.models import FAMILY, MODELS, build_model  # noqa: E402
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_model_has_a_recipe_on_every_data_family(family):
+    assert {m for m, f in RECIPES if f == family} == set(MODELS) | set(FAMILY)
+
+
+@pytest.mark.parametrize(("model", "family"), sorted(RECIPES))
+def test_every_recipe_builds_its_model(model, family):
+    r = recipe(model, family)
+    assert r.source and r.iterations > 0 and r.batch_size > 0
+    extra = {"n_examples": 8} if model.startswith("ggcn") else {}
+    built = build_model(model, get_profile("smoke"), 1, r.image_size, family=family, **extra)
+    assert built is not None
+
+
+def test_a_recipe_sets_the_models_pieces_and_overrides_win():
+    r = recipe("wgcn", "digits")
+    model = build_model("wgcn", get_profile("teach"), 1, 16, family="digits")
+    assert model.sampler.sigma == r.options["sigma"] and model.sampler.step_size == r.options["step_size"]
+    assert model.energy.scale == r.options["energy_scale"] and model.rule.weight == r.options["jko_weight"]
+    h = r.options["langevin_steps"] * r.options["step_size"] ** 2 / 2
+    assert model.rule.unit == pytest.approx(h)  # λ in units of the Langevin time of one iteration
+    assert build_model("wgcn", get_profile("teach"), 1, 16, family="digits", sigma=0.5).sampler.sigma == 0.5
+
+
+def test_recipes_run_a_handful_of_iterations_at_smoke():
+    r = recipe("gcn", "digits")
+    assert r.iterations_at("smoke") == SMOKE_ITERATIONS < r.iterations == r.iterations_at("teach")
+
+
+def test_unknown_family_or_model_raises():
+    with pytest.raises(ValueError, match=r"unknown data family 'cifar'; choose one of \('digits', 'faces', 'texture'\)"):
+        recipe("gcn", "cifar")
+    with pytest.raises(ValueError, match="no recipe for model 'vae' on digits; recipes exist for"):
+        recipe("vae", "digits")

@@ -2,14 +2,16 @@
 
 KL:  loss = −[mean f(X_obs) − mean f(X~)].
 JKO: loss = KL loss + (λ/2) mean ||∇_x f(x^)||²,  x^ = ε X~ + (1 − ε) X_ref,  ε ~ U[0, 1],
-     X_ref = X~_{t−1} ("consecutive") or X_obs ("data").
+     X_ref = X~_{t−1} ("consecutive") or X_obs ("data");
+     "proximal": X_ref = X~_{t−1} and the penalty is λ/2 mean ||∇_x f_θ(x^) − ∇_x f_{θ_{t−1}}(x^)||².
+λ's unit: 1 ("paper") or the Langevin time h = L·δ²/2 ("langevin-time").
 """
 import pytest
 import torch
 from torch import nn
 
 from ggcn.config import get_profile
-from ggcn.flows import JKORule, KLRule, make_rule
+from ggcn.flows import READINGS, JKORule, KLRule, make_rule, weight_unit
 from ggcn.models import build_model
 from ggcn.nets import ConvEnergy
 
@@ -52,8 +54,8 @@ def test_jko_with_zero_weight_is_exactly_the_kl_rule():
     energy = ConvEnergy(1, 8, width=4)
     x_obs, x_syn, x_prev = batches()
     loss_kl, grads_kl = param_grads(energy, KLRule(), x_obs, x_syn, x_prev)
-    for endpoints in ("consecutive", "data"):
-        loss_jko, grads_jko = param_grads(energy, JKORule(0.0, endpoints), x_obs, x_syn, x_prev)
+    for reading in READINGS:
+        loss_jko, grads_jko = param_grads(energy, JKORule(0.0, reading), x_obs, x_syn, x_prev)
         assert torch.equal(loss_jko, loss_kl)
         assert all(torch.equal(a, b) for a, b in zip(grads_jko, grads_kl))
 
@@ -97,15 +99,15 @@ def test_the_sampler_never_sees_the_rule():
     assert not all(torch.allclose(a, b) for a, b in zip(grads[0], grads[2]))
 
 
-@pytest.mark.parametrize("endpoints", ["consecutive", "data"])
-def test_penalty_points_lie_between_the_particles_and_the_chosen_endpoint(endpoints):
+@pytest.mark.parametrize("reading", ["consecutive", "data"])
+def test_penalty_points_lie_between_the_particles_and_the_chosen_endpoint(reading):
     torch.manual_seed(0)
     f = Recorder(3)
     x_obs, x_syn, x_prev = torch.randn(4, 3), torch.randn(4, 3) + 5, torch.randn(4, 3) - 5
     weight = 0.4
-    loss, stats = JKORule(weight, endpoints).loss(f, x_obs, x_syn, x_prev)
+    loss, stats = JKORule(weight, reading).loss(f, x_obs, x_syn, x_prev)
     x_hat = f.seen[-1]  # evaluated after f(X_obs) and f(X~)
-    x_ref = x_prev if endpoints == "consecutive" else x_obs
+    x_ref = x_prev if reading == "consecutive" else x_obs
     eps = (x_hat - x_ref) / (x_syn - x_ref)  # one ε per particle, the same in every coordinate
     assert torch.allclose(eps, eps[:, :1].expand_as(eps), atol=1e-5)
     assert ((eps >= 0) & (eps <= 1)).all()
@@ -125,9 +127,62 @@ def test_data_endpoints_repeat_a_small_data_batch_to_match_the_particles():
     assert ((x_hat >= 1.0) & (x_hat <= 3.0)).all()
 
 
-def test_unknown_endpoints_raise():
-    with pytest.raises(ValueError, match="unknown JKO endpoints 'previous'.*consecutive.*data"):
+def test_unknown_reading_raises():
+    with pytest.raises(ValueError, match="unknown JKO reading 'previous'.*consecutive.*data.*proximal"):
         JKORule(0.2, "previous")
+
+
+def test_proximal_term_is_zero_at_a_stationary_theta():
+    """θ_t = θ_{t−1}: the proximal penalty vanishes and the rule is the KL rule (MLE is kept)."""
+    torch.manual_seed(0)
+    energy = ConvEnergy(1, 8, width=4)
+    x_obs, x_syn, x_prev = batches()
+    rule = JKORule(5.0, "proximal")
+    rule.loss(energy, x_obs, x_syn, x_prev)  # first call: remembers θ as θ_{t−1}
+    torch.manual_seed(1)
+    loss, grads = param_grads(energy, rule, x_obs, x_syn, x_prev)
+    loss_kl, grads_kl = param_grads(energy, KLRule(), x_obs, x_syn, x_prev)
+    assert torch.allclose(loss, loss_kl)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads, grads_kl))
+
+
+def test_proximal_term_penalises_the_change_of_the_gradient_field():
+    f = Recorder(3)  # ∇_x f = w everywhere
+    x_obs, x_syn, x_prev = torch.randn(4, 3), torch.randn(4, 3), torch.randn(4, 3)
+    rule = JKORule(0.4, "proximal")
+    _, first = rule.loss(f, x_obs, x_syn, x_prev)
+    assert float(first["jko_penalty"]) == 0.0  # no θ_{t−1} yet
+    w_old = f.w.detach().clone()
+    with torch.no_grad():
+        f.w.add_(torch.tensor([0.5, -1.0, 2.0]))
+    loss, stats = rule.loss(f, x_obs, x_syn, x_prev)
+    assert torch.allclose(stats["jko_penalty"], (f.w - w_old).pow(2).sum())
+    kl_loss, _ = KLRule().loss(f, x_obs, x_syn, x_prev)
+    assert torch.allclose(loss, kl_loss + 0.4 / 2 * stats["jko_penalty"])
+
+
+def test_proximal_state_round_trips():
+    f = Recorder(3)
+    rule = JKORule(0.4, "proximal")
+    rule.loss(f, torch.randn(4, 3), torch.randn(4, 3), torch.randn(4, 3))
+    other = JKORule(0.4, "proximal")
+    other.load_state_dict(rule.state_dict())
+    assert torch.equal(other.previous["w"], rule.previous["w"])
+
+
+def test_the_weight_unit_is_the_langevin_time_of_one_iteration():
+    assert weight_unit("paper", 50, 0.01) == 1.0
+    assert weight_unit("langevin-time", 50, 0.02) == pytest.approx(50 * 0.02**2 / 2)
+    with pytest.raises(ValueError, match="unknown JKO weight scale 'pixel'"):
+        weight_unit("pixel", 10, 0.1)
+    f = Recorder(3)
+    x = torch.randn(4, 3), torch.randn(4, 3), torch.randn(4, 3)
+    torch.manual_seed(0)
+    plain, _ = JKORule(0.3, unit=1.0).loss(f, *x)
+    torch.manual_seed(0)
+    scaled, stats = JKORule(0.3, unit=0.01).loss(f, *x)
+    kl_loss, _ = KLRule().loss(f, *x)
+    assert torch.allclose(scaled - kl_loss, 0.01 * (plain - kl_loss))
 
 
 def test_negative_weight_raises():
@@ -143,4 +198,4 @@ def test_unknown_rule_raises():
 def test_make_rule_builds_what_it_is_asked_for():
     assert type(make_rule("kl")) is KLRule
     rule = make_rule("jko", 0.112, "data")
-    assert isinstance(rule, JKORule) and (rule.weight, rule.endpoints) == (0.112, "data")
+    assert isinstance(rule, JKORule) and (rule.weight, rule.reading) == (0.112, "data")

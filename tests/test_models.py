@@ -31,16 +31,16 @@ def test_every_model_builds_and_learns_one_iteration(name, channels, size):
 
 
 @pytest.mark.parametrize(
-    ("name", "energy", "rule", "endpoints"),
+    ("name", "energy", "rule", "reading"),
     [("frame", FrameEnergy, KLRule, None), ("wframe", FrameEnergy, JKORule, "consecutive"),
      ("gcn", ConvEnergy, KLRule, None), ("wgcn", ConvEnergy, JKORule, "consecutive"),
      ("wgcn-data", ConvEnergy, JKORule, "data")],
 )
-def test_model_names_choose_the_energy_and_the_rule(name, energy, rule, endpoints):
+def test_model_names_choose_the_energy_and_the_rule(name, energy, rule, reading):
     model = build_model(name, SMOKE, channels=1)
     assert type(model.energy) is energy and type(model.rule) is rule
-    if endpoints:
-        assert model.rule.endpoints == endpoints and model.rule.weight == SMOKE.jko_weight
+    if reading:
+        assert model.rule.reading == reading and model.rule.weight == SMOKE.jko_weight
 
 
 def test_options_reach_the_pieces():
