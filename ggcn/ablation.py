@@ -3,12 +3,13 @@ interpolation (Fig. 12), as runners over the package's models and its one traini
 
 Every run is ``build_model(name)`` + :func:`ggcn.train.train` for the same number of
 *synthesizer iterations* (learning iterations of the finest-grid energy f_θ; MGCN updates every
-grid once per iteration, GGCN its generator once every k). Samples are then scored against the
-training images by :class:`Scorer`:
+grid once per iteration, GGCN its generator once every k); pass ``family="faces"`` to build every
+model with its recipe. Samples are then scored against the training images of a face ruler
+(:func:`ggcn.rulers.face_ruler`) by :class:`Scorer`:
 
-* **proxy FID** -- the Fréchet distance on the features of a small network trained on the same
-  images (:mod:`ggcn.proxy`); it ranks models on these data only and is *not* comparable with
-  Inception FID values.
+* **KID** -- the face ruler's kernel inception distance on fixed features (coarse pixels and
+  Gabor/DoG energies), lower is better; the ruler's reference rows (held-out, blurred, noise, flat,
+  mean, non-faces, training faces) give it a scale. Not comparable with Inception KID values.
 * **response distance** on the fixed Gabor/DoG bank (:mod:`ggcn.metrics`),
   D = Σ_k |mean_obs F_k − mean_syn F_k|.
 * **flat-patch excess** -- a measurable stand-in for the paper's "grey spots": the fraction of
@@ -30,7 +31,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from . import claims
 from .config import Profile
@@ -39,14 +40,14 @@ from .experiments import from_uint8, to_uint8
 from .metrics import fixed_responses, response_distance, response_distance_callback
 from .models import FAMILY, build_model
 from .particles import describe_values
-from .proxy import proxy_fid
+from .rulers import FaceRuler
 from .tasks import interpolate
 from .train import History, train
 
 ABLATION = ("mgcn", "wmgcn", "ggcn-lhs+ams", "ggcn+ams", "ggcn")  # the paper's Fig. 6 (a)-(d) and full GGCN
 LABELS = {"mgcn": "MGCN", "wmgcn": "wMGCN", "ggcn-lhs+ams": "GGCN−LHS+AMS", "ggcn+ams": "GGCN+AMS",
           "ggcn-lhs": "GGCN−LHS", "ggcn": "GGCN"}
-SCORES = ("proxy_fid", "response_distance", "flat_excess", "sharpness")
+SCORES = ("kid", "response_distance", "flat_excess", "sharpness")
 # The paper's Fig. 9: GGCN+AMS drawn in one generator pass, GGCN with 100 Langevin steps; and, to
 # separate the sampler from the training, the GGCN+AMS model followed by the same Langevin steps.
 SAMPLERS = ("ams", "langevin", "ams+langevin")
@@ -108,13 +109,15 @@ def sharpness(x: Tensor) -> float:
 
 
 class Scorer:
-    """Sample-quality numbers of :data:`SCORES` against fixed real images (see the module docstring)."""
+    """Sample-quality numbers of :data:`SCORES` against a face ruler's training images (see the module
+    docstring); ``data`` are those images."""
 
-    def __init__(self, data: Tensor, proxy_net: nn.Module, patch: int = 4, flat_quantile: float = 0.1):
+    def __init__(self, ruler: FaceRuler, patch: int = 4, flat_quantile: float = 0.1):
         if not 0 < flat_quantile < 1:
             raise ValueError(f"flat_quantile is a fraction of the data's patches, in (0, 1); got {flat_quantile}")
-        self.data, self.net, self.patch = data.detach().float().cpu(), proxy_net, patch
-        self.responses = fixed_responses(data.shape[1])
+        self.ruler, self.patch = ruler, patch
+        self.data = ruler.train_images.detach().float().cpu()
+        self.responses = fixed_responses(self.data.shape[1])
         self.threshold = float(torch.quantile(patch_std(self.data, patch).flatten(), flat_quantile))
         self.data_flat = flat_fraction(self.data, self.threshold, patch)
         self.data_sharpness = sharpness(self.data)
@@ -124,7 +127,7 @@ class Scorer:
         if x.shape[1:] != self.data.shape[1:]:
             raise ValueError(f"samples {tuple(x.shape[1:])} and data {tuple(self.data.shape[1:])} differ in shape")
         return {
-            "proxy_fid": proxy_fid(self.data, x, self.net),
+            "kid": self.ruler.score(x)["kid"],
             "response_distance": response_distance(self.data, x, self.responses),
             "flat_excess": flat_fraction(x, self.threshold, self.patch) - self.data_flat,
             "sharpness": sharpness(x) / self.data_sharpness,
@@ -282,10 +285,12 @@ def run_ablation(
     rows: int = 4,
     midpoints: int = 8,
     device: str = "cpu",
+    **overrides: Any,
 ) -> Ablation:
     """Train every model of ``models`` for every seed with the same budget and score ``n_samples``
     samples of each; per seed also compare the samplers (``steps`` Langevin steps) of the trained
-    GGCN+AMS and GGCN, and interpolate ``rows`` pairs of codes with the first seed's GGCN+AMS."""
+    GGCN+AMS and GGCN, and interpolate ``rows`` pairs of codes with the first seed's GGCN+AMS.
+    ``overrides`` go to :func:`train_model` (e.g. ``family="faces"`` for the recipes)."""
     missing = {AMORTIZED, REVISED} - set(models)
     if missing:
         raise ValueError(f"the sampler comparison and the interpolation need {sorted(missing)} among the models")
@@ -302,7 +307,7 @@ def run_ablation(
         trained = {}
         for i, name in enumerate(models):
             model, history = train_model(name, data, profile, seed, iterations=iterations, callbacks=[callback],
-                                         device=device)
+                                         device=device, **overrides)
             curves[i, s] = history.column("response_distance")
             torch.manual_seed(seed)
             x = model.sample(n_samples)
@@ -347,16 +352,16 @@ def record_claims(metrics: dict[str, Any], result: Ablation) -> dict[str, Any]:
     """Verdicts on the chapter's four claims, by :func:`ggcn.claims.compare_lower` across seeds.
 
     * ``no-grey-spots``: wMGCN's flat-patch excess below MGCN's;
-    * ``ggcn-cleaner``: GGCN−LHS+AMS's proxy FID below wMGCN's (the paper's Fig. 6 b, c); the other
-      GGCN variants' verdicts are kept beside it;
+    * ``ggcn-cleaner``: GGCN−LHS+AMS's KID (face ruler) below wMGCN's (the paper's Fig. 6 b, c); the
+      other GGCN variants' verdicts are kept beside it;
     * ``lhs-sharper``: GGCN+AMS's sharpness gap below GGCN−LHS+AMS's;
     * ``ams-faster``: one-pass AMS takes less time per sample than Langevin revision, *and* its
-      proxy FID is higher (worse) than Langevin's.
+      KID is higher (worse) than Langevin's.
     """
     missing = set(ABLATION) - set(result.models)
     if missing:
         raise ValueError(f"the claims compare all of {ABLATION}; this run lacks {sorted(missing)}")
-    fid = lambda m: result.score(m, "proxy_fid")  # noqa: E731
+    kid = lambda m: result.score(m, "kid")  # noqa: E731
     flat = lambda m: result.score(m, "flat_excess")  # noqa: E731
     gap = lambda m: sharpness_gap(result.score(m, "sharpness"))  # noqa: E731
 
@@ -364,39 +369,39 @@ def record_claims(metrics: dict[str, Any], result: Ablation) -> dict[str, Any]:
     claims.record(
         metrics, "no-grey-spots", verdict,
         f"flat-patch excess: {_values('MGCN', flat('mgcn'))}, {_values('wMGCN', flat('wmgcn'))}; "
-        f"proxy FID: {_values('MGCN', fid('mgcn'))}, {_values('wMGCN', fid('wmgcn'))}",
+        f"KID (face ruler): {_values('MGCN', kid('mgcn'))}, {_values('wMGCN', kid('wmgcn'))}",
         flat_excess={m: flat(m).tolist() for m in ("mgcn", "wmgcn")},
-        proxy_fid={m: fid(m).tolist() for m in ("mgcn", "wmgcn")},
+        kid={m: kid(m).tolist() for m in ("mgcn", "wmgcn")},
     )
 
     variants = [m for m in result.models if m.startswith("ggcn")]
-    per_variant = {m: claims.compare_lower(fid(m), fid("wmgcn")) for m in variants}
+    per_variant = {m: claims.compare_lower(kid(m), kid("wmgcn")) for m in variants}
     claims.record(
         metrics, "ggcn-cleaner", per_variant["ggcn-lhs+ams"],
-        "proxy FID (not comparable to Inception FID): "
-        + ", ".join(_values(LABELS[m], fid(m)) for m in ("wmgcn", *variants)),
-        proxy_fid={m: fid(m).tolist() for m in ("wmgcn", *variants)}, verdict_by_variant=per_variant,
+        "KID of the face ruler (not comparable to Inception KID): "
+        + ", ".join(_values(LABELS[m], kid(m)) for m in ("wmgcn", *variants)),
+        kid={m: kid(m).tolist() for m in ("wmgcn", *variants)}, verdict_by_variant=per_variant,
     )
 
-    sharp, fids = (claims.compare_lower(g("ggcn+ams"), g("ggcn-lhs+ams")) for g in (gap, fid))
+    sharp, kids = (claims.compare_lower(g("ggcn+ams"), g("ggcn-lhs+ams")) for g in (gap, kid))
     claims.record(
         metrics, "lhs-sharper", sharp,
         f"sharpness (1 = the data's): {_values('GGCN+AMS', result.score('ggcn+ams', 'sharpness'))}, "
-        f"{_values('GGCN−LHS+AMS', result.score('ggcn-lhs+ams', 'sharpness'))}; proxy FID: "
-        f"{_values('GGCN+AMS', fid('ggcn+ams'))}, {_values('GGCN−LHS+AMS', fid('ggcn-lhs+ams'))}",
+        f"{_values('GGCN−LHS+AMS', result.score('ggcn-lhs+ams', 'sharpness'))}; KID (face ruler): "
+        f"{_values('GGCN+AMS', kid('ggcn+ams'))}, {_values('GGCN−LHS+AMS', kid('ggcn-lhs+ams'))}",
         sharpness={m: result.score(m, "sharpness").tolist() for m in ("ggcn+ams", "ggcn-lhs+ams")},
-        proxy_fid_verdict=fids,
+        kid_verdict=kids,
     )
 
     seconds = {k: 1 / result.sampler_score(k, "samples_per_s") for k in ("ams", "langevin")}
-    sampler_fid = {k: result.sampler_score(k, "proxy_fid") for k in SAMPLERS}
+    sampler_kid = {k: result.sampler_score(k, "kid") for k in SAMPLERS}
     faster = claims.compare_lower(seconds["ams"], seconds["langevin"])
-    worse = claims.compare_lower(sampler_fid["langevin"], sampler_fid["ams"])
+    worse = claims.compare_lower(sampler_kid["langevin"], sampler_kid["ams"])
     claims.record(
         metrics, "ams-faster", both(faster, worse),
         f"speed-up of one-pass AMS over {result.steps} Langevin steps: {describe_values(result.speedup())}×; "
-        f"proxy FID: {_values('AMS', sampler_fid['ams'])}, {_values('Langevin', sampler_fid['langevin'])}",
+        f"KID (face ruler): {_values('AMS', sampler_kid['ams'])}, {_values('Langevin', sampler_kid['langevin'])}",
         faster=faster, worse=worse, speedup=result.speedup().tolist(),
-        proxy_fid={k: v.tolist() for k, v in sampler_fid.items()},
+        kid={k: v.tolist() for k, v in sampler_kid.items()},
     )
     return metrics

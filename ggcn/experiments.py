@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from . import claims
-from .config import Profile
+from .config import Profile, recipe
 from .metrics import fixed_responses, response_distance_callback
 from .models import MODELS, build_model
 from .particles import final_distance, verdict, versus
@@ -32,25 +32,39 @@ from .train import DivergenceError, load_checkpoint, train
 Data = Tensor | Callable[[int], Tensor]
 
 # Named regimes for the stable-vs-unstable demonstration: build_model overrides as
-# multiples of the profile's own values (learning rate γ, Langevin step δ). "unstable" was
-# chosen so that a GCN on 16×16 faces at the teach profile saturates into stripes within its run.
+# multiples of the base values of :func:`base_settings` (learning rate γ, Langevin step δ: the
+# recipe's with a data family, else the profile's). "unstable" was chosen, on the profile's
+# values, so that a GCN on 16×16 faces at the teach profile saturates into stripes within its run.
 REGIMES: dict[str, dict[str, float]] = {
     "stable": {"lr": 1.0, "step_size": 1.0},
     "unstable": {"lr": 30.0, "step_size": 3.0},
 }
 
 
-def regime(name: str, profile: Profile) -> dict[str, float]:
-    """The ``build_model`` overrides of the named regime at this profile's scale."""
+def base_settings(profile: Profile, family: str | None = None, models: Sequence[str] = ("gcn",)) -> dict[str, float]:
+    """The γ (``lr``) and δ (``step_size``) that regimes and the Fig. 4 grid multiply: those of the
+    recipe of the baseline ``models[0]`` on ``family`` (every model compared runs at the baseline's
+    settings, so that only the learning rule differs), or the profile's without a family."""
+    keys = ("lr", "step_size")
+    if family is None:
+        return {key: getattr(profile, key) for key in keys}
+    return {key: recipe(models[0], family).options[key] for key in keys}
+
+
+def regime(name: str, profile: Profile, family: str | None = None, models: Sequence[str] = ("gcn",)) -> dict[str, float]:
+    """The ``build_model`` overrides of the named regime: multiples of :func:`base_settings`."""
     if name not in REGIMES:
         raise ValueError(f"unknown regime {name!r}; choose one of {sorted(REGIMES)}")
-    return {key: factor * getattr(profile, key) for key, factor in REGIMES[name].items()}
+    base = base_settings(profile, family, models)
+    return {key: factor * base[key] for key, factor in REGIMES[name].items()}
 
 
-def grid_settings(profile: Profile) -> tuple[tuple[float, float], tuple[int, int]]:
-    """The learning-rate × image-size grid of the paper's Fig. 4, at the profile's scale:
-    γ ∈ {base, 3·base} and sides {size/2, size} (size the profile's image size)."""
-    return (profile.lr, 3 * profile.lr), (profile.image_size // 2, profile.image_size)
+def grid_settings(profile: Profile, family: str | None = None,
+                  models: Sequence[str] = ("gcn",)) -> tuple[tuple[float, float], tuple[int, int]]:
+    """The learning-rate × image-size grid of the paper's Fig. 4: γ ∈ {base, 3·base} (base from
+    :func:`base_settings`) and sides {size/2, size} (size the profile's image size)."""
+    lr = base_settings(profile, family, models)["lr"]
+    return (lr, 3 * lr), (profile.image_size // 2, profile.image_size)
 
 
 def to_uint8(x: Tensor) -> np.ndarray:
@@ -97,7 +111,7 @@ def run_one(
 
     ``ruler="fixed"`` measures the response distance on the Gabor/DoG bank (the same for every
     model); ``"own"`` on the model's first-layer filters, as Xie et al. do (they change while it
-    learns). ``overrides`` go to ``build_model`` (``lr``, ``jko_weight``, ``step_size``, ...). A run
+    learns). ``overrides`` go to ``build_model`` (``family`` for its recipe, ``lr``, ``jko_weight``, ...). A run
     that diverges is not an error here: its curves stop (NaN) where it broke and its particles are
     the last finite ones, so unstable settings can be shown on purpose.
     """
@@ -206,9 +220,10 @@ def compare_rules(
     """Train every model at every (lr, size) for every seed, all with the same budget.
 
     ``data`` is an image batch (used at its own size) or a function ``size -> batch``
-    (needed when ``sizes`` has more than one entry). ``lrs`` defaults to the profile's γ,
-    ``sizes`` to the data's size (or the profile's); ``ruler`` as in :func:`run_one`. Same seed,
-    same initial weights and particles across models, so differences come from the learning rule.
+    (needed when ``sizes`` has more than one entry). ``lrs`` defaults to the recipe's γ when
+    ``overrides`` name a ``family``, else the profile's (:func:`base_settings`); ``sizes`` to the
+    data's size (or the profile's); ``ruler`` as in :func:`run_one`. Same seed, same initial
+    weights and particles across models, so differences come from the learning rule.
     """
     if "lr" in overrides:
         raise ValueError("pass learning rates as lrs=[...], not lr=")
@@ -225,7 +240,7 @@ def compare_rules(
         load = lambda size: data  # noqa: E731
     else:
         sizes, load = tuple(sizes or (profile.image_size,)), data
-    lrs = tuple(lrs or (profile.lr,))
+    lrs = tuple(lrs or (base_settings(profile, overrides.get("family"), models)["lr"],))
     iterations = profile.iterations if iterations is None else iterations
     shape = (len(models), len(lrs), len(sizes), len(seeds))
     curves = {key: np.full((*shape, iterations), np.nan, dtype=np.float32) for key in CURVES}
@@ -256,12 +271,13 @@ def compare_regimes(
     **kwargs: Any,
 ) -> dict[str, Comparison]:
     """:func:`compare_rules` once per named regime of :data:`REGIMES` (its γ and δ replace the
-    profile's); ``kwargs`` go to :func:`compare_rules` (e.g. ``jko_weight``, ``iterations``)."""
+    recipe's, or the profile's without a ``family``); ``kwargs`` go to :func:`compare_rules`
+    (e.g. ``family``, ``jko_weight``, ``iterations``)."""
     if "lr" in kwargs or "lrs" in kwargs or "step_size" in kwargs:
         raise ValueError("a regime sets lr and step_size itself; add a named regime to REGIMES instead")
     out = {}
     for name in regimes:
-        settings = regime(name, profile)
+        settings = regime(name, profile, kwargs.get("family"), models)
         lr = settings.pop("lr")
         out[name] = compare_rules(models, data, profile, seeds, lrs=[lr], **settings, **kwargs)
     return out
@@ -334,7 +350,9 @@ def record_claims(metrics: dict[str, Any], summaries: dict[str, dict[str, list[f
     wgcn_holds = final["unstable", "wgcn"] <= 2 * final["stable", "wgcn"]
     verdict_ = (claims.INCONCLUSIVE if not gcn_breaks
                 else claims.REPRODUCED if wgcn_holds else claims.NOT_REPRODUCED)
-    measured = (f"unstable regime (30× learning rate, 3× Langevin step), one seed: final response distance "
+    factors = REGIMES["unstable"]
+    measured = (f"unstable regime ({factors['lr']:g}× learning rate, {factors['step_size']:g}× Langevin step), "
+                f"one seed: final response distance "
                 f"GCN {final['stable', 'gcn']:.3g} → {final['unstable', 'gcn']:.3g}, "
                 f"wGCN {final['stable', 'wgcn']:.3g} → {final['unstable', 'wgcn']:.3g} (stable → unstable)")
     claims.record(metrics, "stability", verdict_, measured, seeds=1)

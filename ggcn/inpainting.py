@@ -10,7 +10,7 @@ unchanged [reading]:
   known pixels are kept and only the hole is generated. The paper's generator is a ResNet-50
   autoencoder; ours is a small ConvNet encoder with the package's deconvolution decoder.
   z is the hidden code GGCN already has: a learned code per training image (LHS) or fresh
-  N(0, I) (without LHS); at completion time it is always drawn fresh.
+  N(0, I) (without LHS); at completion time it is always drawn fresh (:meth:`GGCN.fresh_codes`).
 * **Synthesizer** f_θ learns with the JKO rule on (X_obs, X̂): real faces against completed ones.
 * **AMS** α ascends the model log-density of the completions, mean [f_θ(x̂) − ||x̂||²/(2σ²)],
   with θ frozen: the hole is filled so that the whole image looks likely to f_θ.
@@ -29,9 +29,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .config import Profile
+from .config import Profile, recipe
 from .cooperative import GGCN, GGCN_AMS, GGCN_NO_LHS_AMS, VARIANTS, example_index
-from .flows import KLRule, make_rule
+from .flows import KLRule, make_rule, weight_unit
 from .generators import build_generator
 from .langevin import LangevinConfig
 from .nets import LEAKY_SLOPE, ConvEnergy, check_image_size
@@ -123,9 +123,9 @@ class InpaintingGGCN(GGCN):
     @torch.no_grad()
     def complete(self, x: Tensor, mask: Tensor, z: Tensor | None = None) -> Tensor:
         """Completions x̂ = m ⊙ x + (1 − m) ⊙ fill of ``x`` under ``mask``, from codes ``z``
-        (default: fresh N(0, I)), in one generator pass."""
+        (default: fresh codes, :meth:`GGCN.fresh_codes`), in one generator pass."""
         self.generator.condition(x, mask)
-        z = torch.randn(len(x), self.z_dim, device=x.device) if z is None else z
+        z = self.fresh_codes(len(x)) if z is None else z
         was_training = self.generator.training
         self.generator.eval()
         try:
@@ -135,8 +135,8 @@ class InpaintingGGCN(GGCN):
 
 
 OPTIONS = {
-    "lr", "lr_generator", "lr_codes", "code_prior", "jko_weight", "endpoints", "sigma", "width",
-    "generator_width", "z_dim", "code_dim", "gen_every", "output",
+    "lr", "lr_generator", "lr_codes", "code_prior", "code_sampling", "jko_weight", "jko_scale", "reading", "sigma",
+    "step_size", "width", "energy_scale", "generator_width", "z_dim", "code_dim", "gen_every", "output",
 }
 
 
@@ -148,18 +148,26 @@ def build(
     *,
     n_examples: int | None = None,
     mask_kinds: tuple[str, ...] = MASKS,
+    family: str | None = None,
     device: str = "cpu",
     **overrides: Any,
 ) -> InpaintingGGCN:
     """An inpainting GGCN+AMS (``"ggcn+ams"``, LHS codes; needs ``n_examples``) or ``"ggcn-lhs+ams"``.
 
-    Sizes come from the profile: ``width`` (f_θ and the encoder), ``z_dim`` (the hidden code);
-    ``overrides``: ``lr`` (f_θ), ``lr_generator``, ``lr_codes``, ``code_prior``, ``jko_weight``,
-    ``endpoints``, ``sigma``, ``width``, ``generator_width``, ``z_dim``, ``code_dim`` (the encoder's
-    code, default z_dim), ``gen_every`` (k) and ``output`` ("sigmoid", "tanh").
+    ``family`` applies the recipe of the same GGCN variant on that data family
+    (:func:`ggcn.config.recipe`); ``overrides`` replace single settings. The model takes no Langevin
+    steps: the recipe's (else the profile's) number of steps only sets λ's unit, as it does for
+    GGCN+AMS. Sizes come from the profile: ``width`` (f_θ and the encoder), ``z_dim`` (the hidden
+    code); ``overrides``: ``lr`` (f_θ), ``lr_generator``, ``lr_codes``, ``code_prior``,
+    ``code_sampling``, ``jko_weight``, ``jko_scale``, ``reading``, ``sigma``, ``step_size``, ``width``,
+    ``energy_scale``, ``generator_width``, ``z_dim``, ``code_dim`` (the encoder's code, default z_dim),
+    ``gen_every`` (k) and ``output`` ("sigmoid", "tanh").
     """
     if name not in NAMES:
         raise ValueError(f"unknown inpainting variant {name!r}; choose one of {NAMES} (amortized sampling)")
+    by_family = dict(recipe(name, family).options) if family is not None else {}
+    unit_steps = by_family.pop("langevin_steps", profile.langevin_steps)  # λ's unit only
+    overrides = {**by_family, **overrides}
     if set(overrides) - OPTIONS:
         raise ValueError(f"unknown option(s) {sorted(set(overrides) - OPTIONS)}; allowed: {sorted(OPTIONS)}")
     get = lambda key, default=None: overrides.get(key, getattr(profile, key, default))  # noqa: E731
@@ -169,10 +177,11 @@ def build(
     decoder = {"output": overrides["output"]} if "output" in overrides else {}
     generator = MaskedImageGenerator(channels, size, z_dim, get("generator_width", get("width")),
                                      overrides.get("code_dim", z_dim), **decoder).to(device)
-    energy = ConvEnergy(channels, size, get("width")).to(device)
-    sampler = LangevinConfig(n_steps=0, step_size=profile.step_size, sigma=get("sigma"))
-    rule = make_rule("jko", get("jko_weight"), get("endpoints", "consecutive"))
-    options = {k: overrides[k] for k in ("lr_codes", "code_prior", "gen_every") if k in overrides}
+    energy = ConvEnergy(channels, size, get("width"), scale=get("energy_scale", 1.0)).to(device)
+    sampler = LangevinConfig(n_steps=0, step_size=get("step_size"), sigma=get("sigma"))
+    unit = weight_unit(get("jko_scale", "paper"), unit_steps, sampler.step_size)
+    rule = make_rule("jko", get("jko_weight"), get("reading", "consecutive"), unit)
+    options = {k: overrides[k] for k in ("lr_codes", "code_prior", "code_sampling", "gen_every") if k in overrides}
     return InpaintingGGCN(
         generator, energy, rule, sampler, lhs=lhs, mask_kinds=mask_kinds, n_examples=n_examples,
         lr=get("lr"), lr_generator=get("lr_generator", get("lr")), **options,
@@ -191,7 +200,8 @@ def train_inpainter(
     **overrides: Any,
 ) -> InpaintingGGCN:
     """Build :func:`build`'s model with weights seeded by ``seed`` and train it on ``train_set`` with
-    :func:`ggcn.train.train` (batches of the profile's size, a fresh mask per image and iteration)."""
+    :func:`ggcn.train.train` (batches of the profile's size, a fresh mask per image and iteration);
+    ``overrides`` go to :func:`build` (e.g. ``family="faces"`` for the recipe)."""
     torch.manual_seed(seed)
     model = build(name, profile, train_set.shape[1], train_set.shape[-1], n_examples=len(train_set),
                   mask_kinds=mask_kinds, device=device, **overrides)

@@ -16,9 +16,11 @@ Conditional learning, two ways [reading]:
   class's images, the way FRAME-type models are made class-conditional; the samples of class y
   are the samples of model y. The paper does not say how its conditional GCN rows were made.
 
-Samples: the persistent chains X~ for GCN, wGCN and wFRAME (their synthesized images; one
-chain per scored sample), fresh draws for MGCN (from coarse training images), GGCN (fresh z)
-and DCGAN.
+Settings: every model is built with the recipe of its data family (:data:`DATA_FAMILY`,
+:func:`ggcn.config.recipe`); a plan overrides only what it names.
+
+Samples: the chains X~ for GCN, wGCN and wFRAME (their replay buffer's slots; one per scored
+sample), fresh draws for MGCN (from coarse training images), GGCN (fresh codes) and DCGAN.
 
 Scores (every name says which network produced it; a proxy is never called FID or IS):
 
@@ -31,6 +33,9 @@ Scores (every name says which network produced it; a proxy is never called FID o
   classes.
 * **label accuracy** -- the fraction of conditional samples the classifier assigns to the label
   they were drawn for.
+* **digit ruler** (offline digits only) -- ``recognised`` and ``classes`` of
+  :func:`ggcn.rulers.digit_ruler`, a classifier with a reject class that checks its own ordering
+  on reference rows (real > blurred > noise, flat, mean).
 * **Inception FID / IS / KID** -- :func:`ggcn.evaluation.inception_metrics` on the real Inception
   weights, when they are available (CIFAR-10 / Tiny ImageNet runs from a data root).
 """
@@ -56,6 +61,7 @@ from .evaluation import InceptionUnavailable, extract_features, fid_with_feature
 from .experiments import Comparison, compare_rules, from_uint8, seed_summary, to_uint8
 from .models import EnergyModel, build_model
 from .proxy import ProxyClassifier, fit_proxy, label_accuracy
+from .rulers import DigitRuler, digit_ruler
 from .train import DivergenceError, load_checkpoint, train
 
 # ---------------------------------------------------------------------------
@@ -70,6 +76,10 @@ LABELS = {
     "ggcn": "GGCN", "ggcn+ams": "GGCN+AMS", "dcgan": "DCGAN",
 }
 SETTINGS = ("unconditional", "conditional")
+# The recipe family (ggcn.config.FAMILIES) of each data set. Sets without a recipe of their own
+# (CIFAR-10, Tiny ImageNet and its stand-in) take the one of natural photographs, "faces".
+DATA_FAMILY = {"brick": "texture", "lfw": "faces", "digits": "digits", "cifar10": "faces",
+               "tiny-imagenet": "faces", "stand-in": "faces"}
 
 # The paper's Table II: CIFAR-10 Inception Score (mean, sd) *as reported by the paper*, for the rows
 # we rebuild. None: the row is not in the paper's table as our copy of the text has it.
@@ -89,22 +99,24 @@ class Plan:
 
     ``stability_*``: part 1 (side, learning iterations, Langevin steps per iteration);
     ``table_*``: parts 2–3 (side of offline images, learning iterations, Langevin steps, number of seeds);
-    ``step_size``/``lr``: the Langevin step δ and learning rate γ of every model in all parts (None:
-    the profile's; DCGAN keeps its own learning rate);
+    ``step_size``/``lr``: the Langevin step δ and learning rate γ of every model in all parts. Every
+    setting that may be None (Langevin steps, δ, γ) is the recipe's when None (:data:`DATA_FAMILY`);
+    DCGAN keeps its recipe's learning rate;
     ``n_train``/``n_real``/``n_samples``: training images, held-out real reference images and
     generated images scored per run (None: all there are); ``conditional_classes``: classes in the
     conditional runs (the first K labels); ``n_keep``: samples kept per run for the figures;
     ``proxy_iterations``: training of the proxy classifier; ``tiny_size``: side of the images of
     part 3 (Tiny ImageNet or its stand-in); ``standin_per_class``: images per class of the offline
-    stand-in; ``is_splits``: splits of the (proxy) IS.
+    stand-in; ``is_splits``: splits of the (proxy) IS; ``ruler_steps``: training batches of the digit
+    ruler's classifier.
     """
 
     stability_size: int
     stability_iterations: int
-    stability_steps: int
+    stability_steps: int | None
     table_size: int
     table_iterations: int
-    table_steps: int
+    table_steps: int | None
     table_seeds: int
     step_size: float | None
     lr: float | None
@@ -117,6 +129,7 @@ class Plan:
     tiny_size: int
     standin_per_class: int
     is_splits: int
+    ruler_steps: int
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -124,22 +137,22 @@ class Plan:
 
 PLANS: dict[str, Plan] = {
     "smoke": Plan(
-        stability_size=8, stability_iterations=5, stability_steps=3,
-        table_size=8, table_iterations=5, table_steps=3, table_seeds=2, step_size=0.2, lr=3e-3,
+        stability_size=8, stability_iterations=5, stability_steps=None,
+        table_size=8, table_iterations=5, table_steps=None, table_seeds=2, step_size=None, lr=None,
         n_train=512, n_real=256, n_samples=20, conditional_classes=2, n_keep=20, proxy_iterations=80,
-        tiny_size=8, standin_per_class=24, is_splits=1,
+        tiny_size=8, standin_per_class=24, is_splits=1, ruler_steps=150,
     ),
     "teach": Plan(
-        stability_size=16, stability_iterations=30, stability_steps=8,
-        table_size=8, table_iterations=200, table_steps=5, table_seeds=3, step_size=0.2, lr=3e-3,
+        stability_size=16, stability_iterations=30, stability_steps=None,
+        table_size=8, table_iterations=200, table_steps=None, table_seeds=3, step_size=None, lr=None,
         n_train=None, n_real=500, n_samples=90, conditional_classes=3, n_keep=45, proxy_iterations=400,
-        tiny_size=16, standin_per_class=64, is_splits=1,
+        tiny_size=16, standin_per_class=64, is_splits=1, ruler_steps=1500,
     ),
-    "paper": Plan(  # the profile's δ and γ (the paper's stated values); hours on one GPU
-        stability_size=32, stability_iterations=100, stability_steps=50,
-        table_size=16, table_iterations=1000, table_steps=50, table_seeds=3, step_size=None, lr=None,
+    "paper": Plan(  # the recipes' sampler settings; hours on one GPU
+        stability_size=32, stability_iterations=100, stability_steps=None,
+        table_size=16, table_iterations=1000, table_steps=None, table_seeds=3, step_size=None, lr=None,
         n_train=20000, n_real=10000, n_samples=2000, conditional_classes=10, n_keep=50, proxy_iterations=2000,
-        tiny_size=64, standin_per_class=500, is_splits=10,
+        tiny_size=64, standin_per_class=500, is_splits=10, ruler_steps=1500,
     ),
 }
 
@@ -270,6 +283,12 @@ def tiny_set(plan: Plan, data_root: str | Path | None = None, seed: int = 0) -> 
 STABILITY_SETS = {"texture (brick)": "brick", "faces (LFW)": "lfw", "digits": "digits"}
 
 
+def family_of(name: str) -> str | None:
+    """The recipe family of a data set, by its name (:data:`DATA_FAMILY`) or its title in
+    :data:`STABILITY_SETS`; None for other sets, which then take the profile's values."""
+    return DATA_FAMILY.get(STABILITY_SETS.get(name, name))
+
+
 def stability_data(plan: Plan, n: int, seed: int = 0) -> dict[str, Tensor]:
     """The three offline sets of part 1 at ``plan.stability_size``: ``n`` texture crops, and ``n``
     faces and digits (all of them when a set has fewer)."""
@@ -283,12 +302,14 @@ def stability_data(plan: Plan, n: int, seed: int = 0) -> dict[str, Tensor]:
 
 def stability(datasets: dict[str, Tensor], profile: Profile, plan: Plan, seeds: Sequence[int], *,
               device: str = "cpu") -> dict[str, Comparison]:
-    """GCN and both wGCN readings on each data set, every seed, with the plan's budget
-    (response distance on the fixed Gabor/DoG bank, see :func:`ggcn.experiments.compare_rules`)."""
-    options = {"step_size": plan.step_size} if plan.step_size is not None else {}
+    """GCN and both wGCN readings on each data set of :data:`STABILITY_SETS` (keyed by its title), every
+    seed, with the plan's budget and the set's recipe (response distance on the fixed Gabor/DoG bank,
+    see :func:`ggcn.experiments.compare_rules`)."""
+    options = {k: v for k, v in (("step_size", plan.step_size), ("langevin_steps", plan.stability_steps))
+               if v is not None}
     lrs = [plan.lr] if plan.lr is not None else None
     return {name: compare_rules(STABILITY_MODELS, x, profile, seeds, lrs=lrs, iterations=plan.stability_iterations,
-                                langevin_steps=plan.stability_steps, device=device, **options)
+                                family=family_of(name), device=device, **options)
             for name, x in datasets.items()}
 
 
@@ -296,12 +317,14 @@ def stability(datasets: dict[str, Tensor], profile: Profile, plan: Plan, seeds: 
 # Parts 2–3: train, sample, score
 
 
-def model_options(name: str, plan: Plan) -> dict[str, Any]:
-    """Build options for ``name`` at the plan's scale: Langevin steps, δ and γ where the model has them."""
+def model_options(name: str, plan: Plan, family: str | None = None) -> dict[str, Any]:
+    """Build options for ``name``: the recipe of ``family`` (when given), and the plan's Langevin steps,
+    δ and γ where the plan sets them and the model has them."""
+    by_family = {"family": family} if family is not None else {}
     if name == "dcgan":
-        return {}
+        return by_family
     options = {"langevin_steps": plan.table_steps, "step_size": plan.step_size, "lr": plan.lr}
-    return {k: v for k, v in options.items() if v is not None}
+    return {**by_family, **{k: v for k, v in options.items() if v is not None}}
 
 
 @dataclass
@@ -439,6 +462,17 @@ class ProxyScorer:
         return scores
 
 
+class DigitRulerScorer:
+    """``ruler_recognised`` and ``ruler_classes`` of a :class:`ggcn.rulers.DigitRuler` (see :mod:`ggcn.rulers`)."""
+
+    def __init__(self, ruler: DigitRuler):
+        self.ruler = ruler
+
+    def __call__(self, fake: Tensor, y: Tensor) -> dict[str, float]:
+        scores = self.ruler.score(fake.clamp(-1, 1))
+        return {"ruler_recognised": scores["recognised"], "ruler_classes": scores["classes"]}
+
+
 class InceptionScorer:
     """FID, IS and KID on the real Inception-v3 weights (:func:`ggcn.evaluation.inception_metrics`)."""
 
@@ -538,7 +572,8 @@ def quality_table(models: Sequence[str], dataset: Labelled, profile: Profile, pl
     """Train every model for every seed on ``dataset``, draw ``plan.n_samples`` and score them.
 
     Conditional runs use the labels (see :func:`generate`); every run has the same number of
-    learning iterations and Langevin steps (the plan's ``table_*``).
+    learning iterations (the plan's ``table_iterations``) and the recipe of the set's family
+    (:func:`family_of`).
     """
     unknown = [m for m in models if m not in LABELS]
     if unknown:
@@ -552,7 +587,8 @@ def quality_table(models: Sequence[str], dataset: Labelled, profile: Profile, pl
     for i, name in enumerate(models):
         for j, seed in enumerate(seeds):
             run = generate(name, dataset.x, profile, seed, n_samples=plan.n_samples, iterations=plan.table_iterations,
-                           y=dataset.y if conditional else None, device=device, **model_options(name, plan))
+                           y=dataset.y if conditional else None, device=device,
+                           **model_options(name, plan, family_of(dataset.name)))
             if not torch.isfinite(run.x).all():
                 raise FloatingPointError(f"{name} (seed {seed}) produced non-finite samples after restoring its "
                                          "last good state; lower its learning rate or Langevin step")
@@ -662,9 +698,10 @@ def _score_table(dataset: Labelled, profile: Profile, plan: Plan, seeds: Sequenc
                  *, conditional_classes: int, device: str, data_root: str | Path | None,
                  weights_path: str | Path | None, seed: int,
                  ) -> tuple[dict[str, Any], dict[str, Table], dict[str, np.ndarray]]:
-    """Proxy classifier (+ Inception when reading real data), then the unconditional table on every
-    class and the conditional table on the first ``conditional_classes``."""
+    """Proxy classifier (+ Inception when reading real data, + the digit ruler on offline digits), then
+    the unconditional table on every class and the conditional table on the first ``conditional_classes``."""
     classifier = fit_classifier(dataset, plan, seed)
+    ruler = digit_ruler(seed, plan.table_size, steps=plan.ruler_steps) if dataset.name == "digits" else None
     conditional_set = dataset.first_classes(min(conditional_classes, len(dataset.classes)))
     info: dict[str, Any] = {
         "dataset": dataset.name, "classes": list(dataset.classes),
@@ -674,10 +711,14 @@ def _score_table(dataset: Labelled, profile: Profile, plan: Plan, seeds: Sequenc
         "inception": {"available": False, "reason": "offline data: Inception features are not used on it"},
         "real": {}, "scores": {}, "seconds": {}, "diverged": {},
     }
+    if ruler is not None:
+        info["ruler"] = {"check": ruler.check().message, "references": {
+            row: {k: scores[k] for k in ("recognised", "classes")} for row, scores in ruler.references().items()}}
     tables, arrays = {}, {}
     for setting, subset in (("unconditional", dataset), ("conditional", conditional_set)):
         conditional = setting == "conditional"
-        scorers: list[Scorer | None] = [ProxyScorer(classifier, subset.real, plan.is_splits)]
+        scorers: list[Scorer | None] = [ProxyScorer(classifier, subset.real, plan.is_splits),
+                                        None if ruler is None else DigitRulerScorer(ruler)]
         if data_root is not None:
             incep, reason = inception_scorer(subset.real, f"{dataset.name}-{HELD_OUT.get(dataset.name, 'held-out')}",
                                              device=device, splits=plan.is_splits, weights_path=weights_path)

@@ -17,7 +17,7 @@ PALETTE = sns.color_palette("colorblind")
 MODEL_COLORS = {
     "gcn": PALETTE[0], "frame": PALETTE[0], "mgcn": PALETTE[0],
     "wgcn": PALETTE[3], "wframe": PALETTE[3], "wmgcn": PALETTE[3],
-    "wgcn-data": PALETTE[1],
+    "wgcn-data": PALETTE[1], "wgcn-proximal": PALETTE[6],
     "ggcn": PALETTE[2], "ggcn+ams": PALETTE[4], "ggcn-lhs+ams": PALETTE[8], "ggcn-lhs": PALETTE[9],
     "dcgan": PALETTE[7], "data": (0.2, 0.2, 0.2),
     # the learning rules by themselves (2-D particle world): KL as GCN, JKO as wGCN

@@ -9,22 +9,26 @@ import torch.nn.functional as F
 
 import ggcn.ablation as ab
 from ggcn import claims
-from ggcn.config import get_profile
-from ggcn.data import lfw_faces
-from ggcn.proxy import fit_proxy
+from ggcn.config import get_profile, recipe
+from ggcn.rulers import face_ruler
 from ggcn.tasks import latent_path
 
 TINY = get_profile("smoke", image_size=8, batch_size=8, iterations=4, langevin_steps=2, width=8, z_dim=8)
 
 
 @pytest.fixture(scope="module")
-def faces():
-    return lfw_faces(8, n=24)
+def ruler():
+    return face_ruler(0, 8, n_train=24, n_rows=24)
 
 
 @pytest.fixture(scope="module")
-def scorer(faces):
-    return ab.Scorer(faces, fit_proxy(faces, iterations=20, batch_size=24))
+def faces(ruler):
+    return ruler.train_images
+
+
+@pytest.fixture(scope="module")
+def scorer(ruler):
+    return ab.Scorer(ruler)
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +51,10 @@ def test_sharpness_is_the_mean_absolute_finite_difference():
     assert ab.sharpness_gap(2.0) == pytest.approx(ab.sharpness_gap(0.5)) and ab.sharpness_gap(1.0) == 0
 
 
-def test_the_data_scores_as_the_data(faces, scorer):
+def test_the_data_scores_as_the_data(faces, scorer, ruler):
     s = scorer(faces)
-    assert abs(s["proxy_fid"]) < 1e-3 and s["response_distance"] == pytest.approx(0, abs=1e-6)
+    assert s["kid"] == pytest.approx(ruler.references()["train"]["kid"])  # the ruler's own number
+    assert s["kid"] < ruler.references()["real"]["kid"] and s["response_distance"] == pytest.approx(0, abs=1e-6)
     assert s["flat_excess"] == 0 and s["sharpness"] == pytest.approx(1)
     assert scorer.data_flat == pytest.approx(0.1, abs=0.03)  # the flat threshold is the data's 10 % quantile
 
@@ -63,7 +68,7 @@ def test_scores_see_blur_noise_and_grey_spots(faces, scorer):
     assert scorer(blurred)["sharpness"] < 0.8 and scorer(noisy)["sharpness"] > 1.5
     assert scorer(spotted)["flat_excess"] >= 0.4
     assert scorer(noisy)["flat_excess"] < 0  # noise has fewer flat areas than faces
-    assert scorer(spotted)["proxy_fid"] > 1.0
+    assert scorer(spotted)["kid"] > scorer(faces)["kid"] + 1.0
     with pytest.raises(ValueError, match="differ in shape"):
         scorer(faces[:, :, :4, :4])
 
@@ -84,6 +89,15 @@ def test_every_model_gets_the_same_budget_and_is_reproducible(faces):
     assert not torch.equal(a.codes, ab.train_model("ggcn+ams", faces, TINY, seed=4)[0].codes)
     with pytest.raises(ValueError, match="GGCN family"):
         ab.train_model("gcn", faces, TINY, seed=0)
+
+
+def test_a_family_builds_every_model_with_its_recipe(faces):
+    model, _ = ab.train_model("ggcn+ams", faces, TINY, seed=0, iterations=1, family="faces")
+    options = recipe("ggcn+ams", "faces").options
+    assert model.energy.scale == options["energy_scale"] and model.gen_every == options["gen_every"]
+    model, _ = ab.train_model("mgcn", faces, TINY, seed=0, iterations=1, family="faces")
+    assert model.sampler.sigma == options["sigma"] and model.sampler.n_steps == recipe("mgcn", "faces").options[
+        "langevin_steps"]
 
 
 def test_a_slow_sampler_is_timed_once_and_a_fast_one_repeatedly():
@@ -117,7 +131,7 @@ def test_the_ablation_survives_its_artifact(ablation):
     back = ab.Ablation.from_arrays(ablation.to_arrays(prefix="x_"), prefix="x_")
     assert back.models == ablation.models and back.seeds == ablation.seeds and back.steps == ablation.steps
     assert set(back.scores) == set(ab.SCORES) and set(back.sampler_scores) == {*ab.SCORES, "samples_per_s"}
-    assert np.array_equal(back.score("wmgcn", "proxy_fid"), ablation.score("wmgcn", "proxy_fid"))
+    assert np.array_equal(back.score("wmgcn", "kid"), ablation.score("wmgcn", "kid"))
     assert np.array_equal(back.interpolation, ablation.interpolation)
     assert torch.equal(back.samples_of("ggcn"), ablation.samples_of("ggcn"))
 
@@ -154,11 +168,11 @@ def fake(scores: dict[str, dict[str, list[float]]], sampler: dict[str, dict[str,
 def test_verdicts_follow_the_per_seed_numbers():
     clear = fake(
         {"mgcn": {"flat_excess": [0.30, 0.32, 0.31]}, "wmgcn": {"flat_excess": [0.01, 0.02, 0.00],
-                                                                "proxy_fid": [9.0, 9.5, 9.2]},
-         "ggcn-lhs+ams": {"proxy_fid": [2.0, 2.1, 2.2], "sharpness": [0.50, 0.52, 0.51]},
-         "ggcn+ams": {"proxy_fid": [9.9, 9.8, 9.7], "sharpness": [0.95, 1.04, 1.0]}},
-        {"ams": {"samples_per_s": [1000, 1100, 1050], "proxy_fid": [3.0, 3.1, 3.2]},
-         "langevin": {"samples_per_s": [10, 11, 10.5], "proxy_fid": [5.0, 5.1, 5.2]}},
+                                                                "kid": [9.0, 9.5, 9.2]},
+         "ggcn-lhs+ams": {"kid": [2.0, 2.1, 2.2], "sharpness": [0.50, 0.52, 0.51]},
+         "ggcn+ams": {"kid": [9.9, 9.8, 9.7], "sharpness": [0.95, 1.04, 1.0]}},
+        {"ams": {"samples_per_s": [1000, 1100, 1050], "kid": [3.0, 3.1, 3.2]},
+         "langevin": {"samples_per_s": [10, 11, 10.5], "kid": [5.0, 5.1, 5.2]}},
     )
     metrics = ab.record_claims({}, clear)["claims"]
     assert set(metrics) == {"no-grey-spots", "ggcn-cleaner", "lhs-sharper", "ams-faster"}

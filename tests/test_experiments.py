@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from ggcn.config import get_profile
+from dataclasses import replace
+
+from ggcn import config
+from ggcn.config import get_profile, recipe
 from ggcn.experiments import (
-    CURVES, Comparison, claim_verdict, compare_regimes, compare_rules, from_uint8, grid_settings, regime,
-    record_claims, run_one, seed_summary, to_uint8,
+    CURVES, REGIMES, Comparison, base_settings, claim_verdict, compare_regimes, compare_rules, from_uint8,
+    grid_settings, regime, record_claims, run_one, seed_summary, to_uint8,
 )
 
 TINY = get_profile("smoke", iterations=3, langevin_steps=2, batch_size=4, width=4)
@@ -38,6 +41,27 @@ def test_regimes_scale_the_profile_and_unknown_names_are_refused():
     assert regime("unstable", TINY)["lr"] > TINY.lr
     with pytest.raises(ValueError, match="unknown regime"):
         regime("wild", TINY)
+
+
+def test_with_a_family_regimes_and_the_grid_scale_the_recipe():
+    options = recipe("wgcn", "faces").options
+    unstable = regime("unstable", TINY, "faces", ("gcn", "wgcn"))
+    assert unstable == {k: f * options[k] for k, f in REGIMES["unstable"].items()}
+    assert grid_settings(TINY, "faces")[0] == (options["lr"], 3 * options["lr"])
+
+
+def test_compared_models_run_at_the_baselines_recipe(monkeypatch):
+    """Only the learning rule may differ: wGCN's own (faster) recipe does not move the comparison."""
+    faster = replace(recipe("wgcn", "faces"), options={**recipe("wgcn", "faces").options, "lr": 1.0})
+    monkeypatch.setitem(config.RECIPES, ("wgcn", "faces"), faster)
+    assert base_settings(TINY, "faces", ("gcn", "wgcn"))["lr"] == recipe("gcn", "faces").options["lr"]
+
+
+def test_a_family_sets_the_default_learning_rate_and_runs_every_reading():
+    cmp = compare_rules(["gcn"], faces(8), TINY, seeds=[0], iterations=1, family="faces")
+    assert cmp.lrs == (recipe("gcn", "faces").options["lr"],)
+    run = run_one("wgcn-proximal", faces(8), TINY, seed=0, iterations=2, family="faces")
+    assert np.isfinite(run.curves["response_distance"]).all()
 
 
 def test_run_one_records_every_curve_for_every_iteration():

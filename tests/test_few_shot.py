@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ggcn import few_shot
-from ggcn.config import get_profile
+from ggcn.config import get_profile, recipe
 from ggcn.data import photo
 from ggcn.proxy import fit_proxy
 
@@ -75,6 +75,8 @@ def test_options_reach_the_model_and_bad_requests_are_refused(photos):
     train_set = few_shot.duplicate(photos, 8)
     model, _ = few_shot.train_few_shot("wgcn", train_set, PROFILE, seed=0, iterations=1, jko_weight=0.01)
     assert model.rule.weight == 0.01
+    model, _ = few_shot.train_few_shot("wgcn", train_set, PROFILE, seed=0, iterations=1, family="faces")
+    assert model.energy.scale == recipe("wgcn", "faces").options["energy_scale"]
     with pytest.raises(ValueError, match="unknown model"):
         few_shot.train_few_shot("vae", train_set, PROFILE, seed=0)
     with pytest.raises(ValueError, match="persistent chains"):

@@ -8,7 +8,8 @@ import torch
 import ggcn.cooperative as coop
 import ggcn.langevin
 from ggcn import inpainting, tasks
-from ggcn.config import get_profile
+from ggcn.config import get_profile, recipe
+from ggcn.flows import weight_unit
 from ggcn.data import lfw_faces
 from ggcn.flows import JKORule
 from ggcn.train import train
@@ -79,6 +80,25 @@ def test_it_is_ggcn_ams_with_a_masked_image_generator(name, lhs):
     assert isinstance(model.generator, inpainting.MaskedImageGenerator)
     assert isinstance(model.rule, JKORule) and model.rule.weight == PROFILE.jko_weight
     assert (model.codes is not None) == lhs and model.gen_every == 4
+
+
+def test_a_family_applies_the_recipe_of_ggcn_ams_and_overrides_win():
+    options = recipe("ggcn+ams", "faces").options
+    model = make(family="faces")
+    assert model.energy.scale == options["energy_scale"] and model.sampler.sigma == options["sigma"]
+    assert model.sampler.n_steps == 0 and model.gen_every == options["gen_every"]
+    assert model.code_sampling == options["code_sampling"] and model.z_dim == options["z_dim"]
+    unit = weight_unit(options["jko_scale"], options["langevin_steps"], options["step_size"])
+    assert model.rule.weight == options["jko_weight"] and model.rule.unit == pytest.approx(unit)
+    assert make(family="faces", gen_every=3).gen_every == 3
+
+
+def test_completions_draw_the_models_fresh_codes(faces, monkeypatch):
+    model = make(family="faces")
+    x, mask = faces[:4], tasks.square_mask(4, SIZE)
+    z = torch.zeros(4, model.z_dim)
+    monkeypatch.setattr(model, "fresh_codes", lambda n: z[:n])
+    assert torch.equal(model.complete(x, mask), model.complete(x, mask, z))
 
 
 def test_it_learns_in_the_one_training_loop_with_fresh_masks_and_no_langevin(faces, monkeypatch):

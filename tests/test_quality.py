@@ -16,9 +16,10 @@ from torch import nn
 
 from ggcn import data, evaluation, quality
 from ggcn.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, VERDICTS
-from ggcn.config import get_profile
+from ggcn.config import get_profile, recipe
 from ggcn.cooperative import GGCN
 from ggcn.models import EnergyModel
+from ggcn.rulers import digit_ruler
 
 TINY = get_profile("smoke", batch_size=8, width=4, n_seeds=2, n_images=8, z_dim=4)
 PLAN = replace(
@@ -98,6 +99,26 @@ def test_stability_sets_take_all_images_of_a_set_smaller_than_asked():
     assert list(sets) == list(quality.STABILITY_SETS)
     assert [len(x) for x in sets.values()] == [2000, 100, 1797]  # crops are unlimited; 100 faces; 1,797 digits
     assert all(x.shape[1:] == (1, 8, 8) for x in sets.values())
+
+
+def test_every_set_of_the_chapter_has_a_recipe_family_and_others_take_the_profile():
+    assert [quality.family_of(title) for title in quality.STABILITY_SETS] == ["texture", "faces", "digits"]
+    assert quality.family_of("cifar10") == "faces" and quality.family_of("blobs") is None
+
+
+def test_model_options_name_the_family_and_only_what_the_plan_sets():
+    assert quality.model_options("gcn", PLAN, "digits") == {"family": "digits", "langevin_steps": 1}
+    assert quality.model_options("dcgan", PLAN, "digits") == {"family": "digits"}
+    assert quality.model_options("gcn", replace(PLAN, table_steps=None)) == {}
+
+
+def test_stability_runs_each_set_with_its_recipe(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(quality, "compare_rules", lambda models, x, *a, **kw: seen.setdefault(kw["family"], kw))
+    quality.stability({title: None for title in quality.STABILITY_SETS}, TINY, replace(PLAN, stability_steps=None),
+                      [0])
+    assert set(seen) == {"texture", "faces", "digits"}
+    assert all("langevin_steps" not in kw and "step_size" not in kw for kw in seen.values())
 
 
 def test_balanced_labels_give_each_class_its_share():
@@ -184,6 +205,20 @@ def test_proxy_scorer_gives_fid_is_and_label_accuracy_only_for_labelled_samples(
     assert same["proxy_is"] > 2.5  # three confidently separated classes
     flat = scorer(torch.zeros_like(x), torch.full((len(x),), -1))
     assert "label_accuracy" not in flat and flat["proxy_fid"] > 1.0 and flat["proxy_is"] < 1.5
+
+
+def test_the_digit_ruler_scorer_reports_the_rulers_numbers():
+    ruler = digit_ruler(0, 8, n_held_out=40, steps=20)
+    scores = quality.DigitRulerScorer(ruler)(ruler.held_out * 2, torch.full((40,), -1))  # clamped first
+    expected = ruler.score(ruler.held_out)
+    assert scores == {"ruler_recognised": expected["recognised"], "ruler_classes": expected["classes"]}
+
+
+def test_with_a_family_a_table_model_takes_its_recipe():
+    x, _ = blobs()
+    fitted = quality.fit("wgcn", x, TINY, seed=0, iterations=1, n_chains=4, family="digits", langevin_steps=1)
+    options = recipe("wgcn", "digits").options
+    assert fitted.model.sampler.sigma == options["sigma"] and fitted.model.energy.scale == options["energy_scale"]
 
 
 def test_per_seed_values_are_described_as_mean_and_sd_without_exponents():
