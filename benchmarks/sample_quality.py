@@ -7,14 +7,15 @@ For each data set -- (a) sklearn's digits, (b) the LFW faces, (c) the brick text
 dataset's ruler (:mod:`ggcn.rulers`) is built and checked first (real > blurred > noise, flat,
 mean), then each model is trained on the ruler's training images with its recipe
 (:func:`ggcn.config.recipe`) through :func:`ggcn.learning.fit_recipe`, one thread per model,
-and its fresh samples are scored. Written to DIR:
+and its samples are scored. Written to DIR:
 
 * ``samples.npz``: uint8 (N, C, H, W), 0 = black, 255 = white, keys ``<dataset>__<model>``;
 * ``report.json``: every ruler's reference rows and check, and per model its scores, whether it
   passed the ruler's bar, training CPU seconds and CPU seconds to quality (the first check at which
   its samples passed the bar), what its samples are (fresh draws, or for FRAME/GCN-type models the
-  chains they learned from, with the score their fresh draws would get), with the extra runs (GGCN+AMS with the paper's k = 4, the
-  conditional GGCN+AMS on digits);
+  chains they learned from, with the score their fresh draws would get), and the extra runs on
+  digits (:data:`EXTRAS`: GGCN+AMS with the paper's k = 4, the conditional GGCN+AMS, GGCN with
+  fresh codes from a Gaussian fitted to its learned codes);
 * ``<dataset>.png``: one labelled grid of samples per data set, with the real images first.
 
 The table printed at the end is the same report. ``--jobs 2`` trains two models at once (CPU
@@ -49,6 +50,7 @@ MODELS = {
     "texture": ("frame", "wframe", "gcn", "wgcn", "wgcn-data", "wgcn-proximal"),
 }
 N_SAMPLES = {"digits": 300, "faces": 100, "texture": 16}
+EXTRAS = ("ggcn+ams@k4", "ggcn+ams|conditional", "ggcn|fitted-codes")  # digits runs beside the recipes
 CHECKS = 10  # quality checks per run (time-to-quality resolution: a tenth of the run)
 
 
@@ -99,7 +101,7 @@ def main() -> None:
     families = [f.strip() for f in args.datasets.split(",") if f.strip()]
     wanted = {m.strip() for m in args.models.split(",") if m.strip()}
     known = {m for f in families for m in MODELS.get(f, ())}
-    if unknown := wanted - known - {"ggcn+ams@k4", "ggcn+ams|conditional"}:
+    if unknown := wanted - known - set(EXTRAS):
         parser.error(f"unknown model(s) {sorted(unknown)}; choose from {sorted(known)}")
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
@@ -120,11 +122,13 @@ def main() -> None:
             if not wanted or model in wanted:
                 jobs.append({"model": model, "family": family, "seed": args.seed, "ruler": ruler,
                              "overrides": overrides})
-    if "digits" in families:  # the paper's generator schedule, and conditional generation
-        for key, extra in (("ggcn+ams@k4", {"overrides": {**overrides, "gen_every": 4}}),
-                           ("ggcn+ams|conditional", {"conditional": True, "overrides": overrides})):
+    if "digits" in families:  # the paper's generator schedule, conditional generation, fitted LHS codes
+        extras = {"ggcn+ams@k4": ("ggcn+ams", {"overrides": {**overrides, "gen_every": 4}}),
+                  "ggcn+ams|conditional": ("ggcn+ams", {"conditional": True, "overrides": overrides}),
+                  "ggcn|fitted-codes": ("ggcn", {"overrides": {**overrides, "code_sampling": "fitted"}})}
+        for key, (model, extra) in extras.items():
             if not wanted or key in wanted:
-                jobs.append({"model": "ggcn+ams", "family": "digits", "seed": args.seed, "ruler": rulers["digits"],
+                jobs.append({"model": model, "family": "digits", "seed": args.seed, "ruler": rulers["digits"],
                              "key": key, **extra})
 
     samples: dict[str, np.ndarray] = {}

@@ -282,3 +282,33 @@ def test_a_conditional_sample_shows_its_label():
     torch.manual_seed(0)
     accuracy = label_accuracy(classifier, model.sample(len(wanted), wanted), wanted)
     assert accuracy >= 0.5  # chance is 0.1
+
+
+def test_a_fresh_generator_starts_in_the_linear_range_of_its_output():
+    """No saturated start: the initial outputs are far from ±1, where tanh / 2σ − 1 have no gradient."""
+    for output in ("sigmoid", "tanh"):
+        g = build_generator("v0", 32, 1, 16, width=32, output=output)
+        assert g(torch.randn(64, 32)).abs().max() < 0.1
+
+
+@pytest.mark.parametrize("sampling", ["prior", "fitted"])
+def test_fresh_codes_come_from_the_prior_or_from_the_gaussian_of_the_learned_codes(sampling, data):
+    model = make("ggcn", data, code_sampling=sampling)
+    with torch.no_grad():  # learned codes far from N(0, I): shifted and squeezed
+        model.codes.copy_(3.0 + 0.2 * torch.randn_like(model.codes))
+    z = model.fresh_codes(4000)
+    if sampling == "prior":
+        assert z.mean().abs() < 0.05 and (z.std() - 1).abs() < 0.05
+    else:
+        assert torch.allclose(z.mean(0), model.codes.mean(0), atol=0.05)
+        assert torch.allclose(z.std(0), model.codes.std(0), rtol=0.25)
+
+
+def test_without_lhs_fresh_codes_are_the_prior(data):
+    z = make("ggcn-lhs", data, code_sampling="fitted").fresh_codes(4000)
+    assert z.mean().abs() < 0.05 and (z.std() - 1).abs() < 0.05
+
+
+def test_unknown_code_sampling_raises(data):
+    with pytest.raises(ValueError, match="unknown code sampling 'posterior'"):
+        make("ggcn", data, code_sampling="posterior")
