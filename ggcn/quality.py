@@ -55,11 +55,12 @@ from torch import Tensor, nn
 from . import data
 from .claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, compare_lower, record
 from .config import Profile
-from .cooperative import GGCN, NAMES as GGCN_NAMES, example_index
+from .cooperative import NAMES as GGCN_NAMES, example_index
 from .evaluation import InceptionUnavailable, extract_features, fid_with_features, inception_metrics, \
     inception_weights
 from .experiments import Comparison, compare_rules, from_uint8, seed_summary, to_uint8
-from .models import EnergyModel, build_model
+from .learning import shown
+from .models import build_model
 from .proxy import ProxyClassifier, fit_proxy, label_accuracy
 from .rulers import DigitRuler, digit_ruler
 from .train import DivergenceError, load_checkpoint, train
@@ -366,21 +367,6 @@ def fit(name: str, x: Tensor, profile: Profile, seed: int, *, iterations: int, n
     return Fitted(model, diverged, time.perf_counter() - start)
 
 
-def draw(model: Any, n: int, y: Tensor | None = None) -> Tensor:
-    """``n`` samples on the CPU: the persistent chains of an :class:`EnergyModel`, fresh draws otherwise
-    (``y``: labels of a conditional GGCN's samples)."""
-    if isinstance(model, EnergyModel):
-        chains = model.init.x
-        if n > len(chains):
-            raise ValueError(f"the model keeps {len(chains)} chains; cannot draw {n} samples (fit with n_chains ≥ n)")
-        x = chains[:n]
-    elif isinstance(model, GGCN):
-        x = model.sample(n, y)
-    else:
-        x = model.sample(n)
-    return x.detach().cpu()
-
-
 def balanced_labels(n_classes: int, n: int) -> Tensor:
     """``n`` labels, ``n / n_classes`` of each class in order (n must be a multiple)."""
     if n % n_classes:
@@ -407,12 +393,12 @@ def generate(name: str, x: Tensor, profile: Profile, seed: int, *, n_samples: in
     """
     if y is None:
         run = fit(name, x, profile, seed, iterations=iterations, n_chains=n_samples, device=device, **overrides)
-        return Generated(draw(run.model, n_samples), torch.full((n_samples,), -1), run.diverged, run.seconds)
+        return Generated(shown(run.model, n_samples), torch.full((n_samples,), -1), run.diverged, run.seconds)
     labels = balanced_labels(int(y.max()) + 1, n_samples)
     if name in GGCN_NAMES:
         run = fit(name, x, profile, seed, iterations=iterations, n_chains=n_samples, labels=y, device=device,
                   **overrides)
-        return Generated(draw(run.model, n_samples, labels.to(device)), labels, run.diverged, run.seconds)
+        return Generated(shown(run.model, n_samples, labels.to(device)), labels, run.diverged, run.seconds)
     parts, diverged, seconds = [], False, 0.0
     for c in range(int(y.max()) + 1):
         members = x[y == c]
@@ -420,7 +406,7 @@ def generate(name: str, x: Tensor, profile: Profile, seed: int, *, n_samples: in
             raise ValueError(f"class {c} has no training images; conditional runs need every class 0..{int(y.max())}")
         n_c = int((labels == c).sum())
         run = fit(name, members, profile, seed, iterations=iterations, n_chains=n_c, device=device, **overrides)
-        parts.append(draw(run.model, n_c))
+        parts.append(shown(run.model, n_c))
         diverged, seconds = diverged or run.diverged, seconds + run.seconds
     return Generated(torch.cat(parts), labels, diverged, seconds)
 

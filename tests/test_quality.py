@@ -18,6 +18,7 @@ from ggcn import data, evaluation, quality
 from ggcn.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, VERDICTS
 from ggcn.config import get_profile, recipe
 from ggcn.cooperative import GGCN
+from ggcn.learning import shown
 from ggcn.models import EnergyModel
 from ggcn.rulers import digit_ruler
 
@@ -142,9 +143,9 @@ def test_persistent_chain_models_are_sampled_by_their_chains():
     x, _ = blobs()
     fitted = quality.fit("gcn", x, TINY, seed=0, iterations=2, n_chains=5, langevin_steps=1)
     assert isinstance(fitted.model, EnergyModel)
-    assert torch.equal(quality.draw(fitted.model, 5), fitted.model.init.x.cpu())
-    with pytest.raises(ValueError, match="fit with n_chains"):
-        quality.draw(fitted.model, 6)
+    assert torch.equal(shown(fitted.model, 5), fitted.model.init.x.cpu().clamp(-1, 1))
+    with pytest.raises(ValueError, match="the model keeps 5 chains; cannot show 6"):
+        shown(fitted.model, 6)
 
 
 def test_models_without_a_label_input_learn_one_model_per_class_on_that_class_only(monkeypatch):
@@ -178,7 +179,7 @@ def test_a_diverging_run_is_restored_and_flagged_not_raised():
     fitted = quality.fit("gcn", x, replace(TINY, batch_size=4), seed=0, iterations=8, n_chains=4,
                          langevin_steps=5, step_size=1e3, lr=10.0)
     assert fitted.diverged
-    assert torch.isfinite(quality.draw(fitted.model, 4)).all()
+    assert torch.isfinite(shown(fitted.model, 4)).all()
 
 
 # ----------------------------------------------------------------------------- scores
