@@ -52,10 +52,14 @@ test-fast: venv
 nbval: venv
 	cd tests && ../$(PY) -m pytest -p conftest --nbval-lax --nbval-current-env -p no:cacheprovider --rootdir .. $(if $(NB),../notebooks/$(NB).md,../notebooks/)
 
+# $(call quote,VALUE): VALUE as one shell word, whatever it holds (spaces, quotes, ;, $).
+quote = '$(subst ','\'',$(1))'
+
 # Rerun one chapter with papermill, e.g. make chapter NB=03_wgcn PROFILE=paper DEVICE=cuda DATA_ROOT=~/data
+# (every variable reaches python -m ggcn as one argument; it expands a leading ~ itself).
 chapter: venv
-	@test -n "$(NB)" || { echo "usage: make chapter NB=03_wgcn PROFILE=smoke|teach|paper [DEVICE=cuda] [DATA_ROOT=...]"; exit 2; }
-	$(PY) -m ggcn chapter $(NB) --profile $(PROFILE) --device $(DEVICE) --seed $(SEED) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
+	@test -n $(call quote,$(NB)) || { echo "usage: make chapter NB=03_wgcn PROFILE=smoke|teach|paper [DEVICE=cuda] [DATA_ROOT=...]"; exit 2; }
+	$(PY) -m ggcn chapter $(call quote,$(NB)) --profile $(call quote,$(PROFILE)) --device $(call quote,$(DEVICE)) --seed $(call quote,$(SEED)) $(if $(DATA_ROOT),--data-root $(call quote,$(DATA_ROOT)))
 
 clean:
 	rm -rf _build runs .cache _vendor .pytest_cache

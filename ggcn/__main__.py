@@ -4,7 +4,10 @@
     python -m ggcn profiles
 
 ``chapter`` executes ``notebooks/<NB>.md`` with papermill, injecting only the parameters that
-the chapter's ``parameters`` cell defines, and writes ``<out>/<NB>-<profile>.ipynb``. Results of
+the chapter's ``parameters`` cell defines, and writes ``<out>/<NB>-<profile>.ipynb``. Every argument
+is checked before a cell runs. The notebook is executed into a hidden partial file beside it and
+renamed into place only when every cell ran, so a failed run never replaces the last good one; it
+is kept as ``<out>/<NB>-<profile>.failed.ipynb`` (with the traceback) instead. Results of
 ``teach``/``paper`` runs are also recorded under ``artifacts/`` (see :mod:`ggcn.book`), so the
 next book build shows them. The book tools (papermill, jupytext) are imported only here, inside
 the command, so the package itself works without them.
@@ -13,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import sys
+import tempfile
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -66,6 +71,51 @@ def chapter_parameters(notebook: Any) -> dict[str, Any]:
     raise UsageError("this notebook has no code cell tagged `parameters`, so papermill cannot set its profile")
 
 
+def check_arguments(profile: str, device: str | None, seed: int | None) -> None:
+    """Refuse (:class:`UsageError`) an unknown profile, a device this machine cannot run, or a bad seed."""
+    from .config import resolve_device
+    from .train import check_seed
+
+    try:
+        get_profile(profile)
+        if device is not None:
+            resolve_device(device)
+        if seed is not None:
+            check_seed(seed)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+
+
+def data_folder(data_root: str | Path) -> Path:
+    """``--data-root`` as an absolute folder (chapters run in ``notebooks/``); it must exist."""
+    folder = Path(data_root).expanduser().resolve()
+    if not folder.is_dir():
+        problem = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise UsageError(f"--data-root {data_root}: {folder} {problem}; pass the folder that holds the data sets "
+                         "(layout in ggcn/data.py) or leave --data-root out to use the offline sets")
+    return folder
+
+
+def out_folder(out: str | Path) -> Path:
+    """``--out``, created if needed; it must be a folder this process can write to."""
+    folder = Path(out).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        blocker = next((p for p in (folder, *folder.parents) if p.is_file()), None)
+        problem = f"{blocker} is a file, not a folder" if blocker else err.strerror or str(err)
+        raise UsageError(f"--out {out}: cannot write the executed notebook there ({problem}); "
+                         "pass --out a folder you can create and write to (default: runs/)") from err
+    return folder
+
+
+def failed_path(target: Path) -> Path:
+    """Where a failed run of ``target`` is kept: ``<NB>-<profile>.failed.ipynb`` beside it."""
+    return target.with_name(f"{target.stem}.failed.ipynb")
+
+
 def _book_tools() -> tuple[Any, Any]:
     try:
         import jupytext
@@ -90,33 +140,47 @@ def run_chapter(
     """Execute one chapter with papermill at ``profile``; returns the executed ``.ipynb``.
 
     ``device``, ``seed`` and ``data_root`` are injected only when given and only if the
-    chapter defines them (a note on stderr says when one is ignored).
+    chapter defines them (a note on stderr says when one is ignored). Every argument is checked
+    (:class:`UsageError`) before any cell runs; a failed run raises :class:`ChapterFailed` and
+    leaves the last good notebook in place.
     """
-    from .config import resolve_device
-
     path = find_chapter(str(chapter))
-    try:
-        get_profile(profile)
-        if device is not None:
-            resolve_device(device)
-    except ValueError as err:
-        raise UsageError(str(err)) from err
+    check_arguments(profile, device, seed)
+    root = None if data_root is None else str(data_folder(data_root))
     jupytext, papermill = _book_tools()
+    folder = out_folder(out)
     notebook = jupytext.read(path)
     defined = chapter_parameters(notebook)
-    asked = {"profile": profile, "device": device, "seed": seed, "data_root": data_root}
+    asked = {"profile": profile, "device": device, "seed": seed, "data_root": root}
     parameters = {k: v for k, v in asked.items() if v is not None and k in defined}
     for name in sorted(k for k, v in asked.items() if v is not None and k not in defined):
         print(f"note: {path.stem} has no parameter {name!r}; ignoring it", file=sys.stderr)
-    target = Path(out) / f"{path.stem}-{profile}.ipynb"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        papermill.execute_notebook(notebook, str(target), parameters=parameters, cwd=str(path.parent),
-                                   progress_bar=progress)
-    except papermill.PapermillExecutionError as err:
-        raise ChapterFailed(f"{path.stem} failed in cell {err.exec_count}: {err.ename}: {err.evalue}; "
-                            f"the traceback is in {target}") from err
+    target = folder / f"{path.stem}-{profile}.ipynb"
+    _execute(papermill, notebook, target, parameters, path.parent, progress)
     return target
+
+
+def _execute(papermill: Any, notebook: Any, target: Path, parameters: dict[str, Any], cwd: Path,
+             progress: bool) -> None:
+    """Run ``notebook`` into a partial file beside ``target``; only a run whose every cell passed replaces it.
+
+    A failed or interrupted run is kept as :func:`failed_path`; a passing run removes an old one.
+    """
+    partial = target.with_name(f".{target.stem}.{os.getpid()}.partial.ipynb")
+    failed = failed_path(target)
+    try:
+        papermill.execute_notebook(notebook, str(partial), parameters=parameters, cwd=str(cwd),
+                                   progress_bar=progress)
+    except BaseException as err:
+        if partial.exists():
+            os.replace(partial, failed)
+        if isinstance(err, papermill.PapermillExecutionError):
+            kept = f"; the last good run {target} is unchanged" if target.exists() else ""
+            raise ChapterFailed(f"{target.stem} failed in cell {err.exec_count}: {err.ename}: {err.evalue}; "
+                                f"the traceback is in {failed}{kept}") from err
+        raise
+    os.replace(partial, target)
+    failed.unlink(missing_ok=True)
 
 
 def profiles_table(profiles: dict[str, Profile] = PROFILES) -> str:
@@ -137,8 +201,9 @@ def _parser() -> argparse.ArgumentParser:
     chapter = commands.add_parser("chapter", help="execute one chapter with papermill at a profile")
     chapter.add_argument("notebook", help="chapter name (03_wgcn), file name (03_wgcn.md) or path")
     chapter.add_argument("--profile", default="smoke", help=f"one of {', '.join(PROFILES)} (default: smoke)")
-    chapter.add_argument("--device", default=None, help="auto, cpu, cuda or cuda:N (default: the chapter's)")
-    chapter.add_argument("--seed", type=int, default=None, help="random seed (default: the chapter's)")
+    chapter.add_argument("--device", default=None,
+                         help="auto, cpu, cuda, cuda:N or mps, one this machine has (default: the chapter's)")
+    chapter.add_argument("--seed", type=int, default=None, help="random seed in [0, 2**32) (default: the chapter's)")
     chapter.add_argument("--data-root", default=None, help="folder holding the real data sets (see ggcn/data.py)")
     chapter.add_argument("--out", default="runs", help="folder for the executed notebook (default: runs/)")
     commands.add_parser("profiles", help="print the run profiles")

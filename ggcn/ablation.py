@@ -80,8 +80,7 @@ def train_model(
     cooperative = FAMILY[name] == "cooperative"
     if cooperative:
         overrides = {"n_examples": len(data), **overrides}
-    torch.manual_seed(seed)
-    model = build_model(name, profile, data.shape[1], data.shape[-1], device=device, **overrides)
+    model = build_model(name, profile, data.shape[1], data.shape[-1], device=device, seed=seed, **overrides)
     history = train(model, data, iterations, batch_size=profile.batch_size, seed=seed,
                     labels=example_index(data) if cooperative else None, callbacks=callbacks, device=device)
     return model, history

@@ -1,18 +1,20 @@
 """The paper's claims, and how a run records its verdict on one.
 
 Chapters compute verdicts from their own runs and store them in their artifact
-(``metrics["claims"][claim_id]``) with :func:`record`; ``book/claims.md`` joins those
-records with :data:`CLAIMS` into the reported-vs-reproduced table. Nothing is typed by
-hand: a claim without a recorded artifact is an error, not a blank.
+(``metrics["claims"][claim_id]``) with :func:`record`; ``book/claims.md`` joins the newest
+complete artifact of each chapter (:func:`ggcn.book.recorded`) with :data:`CLAIMS` into the
+reported-vs-reproduced table, saying for each which seed, device and code made it. Nothing is
+typed by hand: a claim without a recorded artifact is an error, not a blank.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+from .book import Result, recorded
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive at this scale"
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
@@ -85,23 +87,42 @@ def compare_lower(ours: Sequence[float], theirs: Sequence[float], z: float = 2.0
 
 
 def collect(profile: str, root: Path) -> list[dict[str, Any]]:
-    """One row per claim from ``root/<chapter>/<profile>/metrics.json``; a missing artifact raises."""
+    """One row per claim from the newest complete artifact of its chapter (see :func:`ggcn.book.recorded`).
+
+    A chapter without one, or an artifact without the claim's verdict, raises with what to run.
+    """
+    newest = {chapter: _newest(chapter, profile, root) for chapter in dict.fromkeys(c.chapter for c in CLAIMS)}
     rows = []
     for claim in CLAIMS:
-        path = root / claim.chapter / profile
-        metrics_file = path / "metrics.json"
-        if not metrics_file.is_file():
-            raise FileNotFoundError(
-                f"no recorded artifact for claim {claim.id!r}: {metrics_file} is missing. Run chapter "
-                f"{claim.chapter} at profile {profile!r} (make chapter NB={claim.chapter} PROFILE={profile})"
-            )
-        entry = json.loads(metrics_file.read_text()).get("claims", {}).get(claim.id)
+        result = newest[claim.chapter]
+        entry = result.metrics.get("claims", {}).get(claim.id)
         if entry is None:
-            raise KeyError(f"{metrics_file} records no verdict on claim {claim.id!r}; rerun chapter {claim.chapter}")
-        manifest = json.loads((path / "manifest.json").read_text())
+            raise KeyError(f"{result.path / 'metrics.json'} records no verdict on claim {claim.id!r}; "
+                           f"rerun chapter {claim.chapter} ({_make(claim.chapter, profile)})")
         rows.append({
             "claim": claim.statement, "paper": f"{claim.reported} ({claim.source})",
-            "measured": entry["measured"], "verdict": entry["verdict"],
-            "run": f"{claim.chapter} · {profile} · seed {manifest.get('seed')} · {manifest.get('device')}",
+            "measured": entry["measured"], "verdict": entry["verdict"], "run": run_label(claim.chapter, result),
         })
     return rows
+
+
+def _make(chapter: str, profile: str) -> str:
+    return f"make chapter NB={chapter} PROFILE={profile}"
+
+
+def _newest(chapter: str, profile: str, root: Path) -> Result:
+    found = recorded(chapter, profile, root)
+    if not found:
+        claims = sorted(c.id for c in CLAIMS if c.chapter == chapter)
+        raise FileNotFoundError(
+            f"no recorded artifact for claim(s) {claims}: no complete artifact in {root / chapter / profile}. "
+            f"Run chapter {chapter} at profile {profile!r} ({_make(chapter, profile)})"
+        )
+    return found[0]
+
+
+def run_label(chapter: str, result: Result) -> str:
+    """The "run" column: chapter, profile, seed, device, and whether the current code made it."""
+    m = result.manifest
+    code = f"other code ({result.other_code})" if result.other_code else "current code"
+    return f"{chapter} · {m['parameters'].get('profile', '?')} · seed {m['seed']} · {m['device']} · {code}"

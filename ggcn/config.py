@@ -15,6 +15,7 @@ schedule). ``build_model(name, profile, ..., family="digits")`` applies one.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -44,6 +45,19 @@ class Profile:
     particles: int
     particle_iterations: int
     z_dim: int
+
+    def __post_init__(self) -> None:
+        counts = ("image_size", "n_images", "batch_size", "iterations", "langevin_steps", "n_seeds", "width",
+                  "particles", "particle_iterations", "z_dim")
+        for key in counts:
+            value, least = getattr(self, key), 0 if key == "iterations" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"profile field {key} must be an integer ≥ {least}, got {value!r}")
+        for key in ("step_size", "sigma", "lr", "jko_weight"):
+            value, bound = getattr(self, key), "≥ 0" if key == "jko_weight" else "> 0"
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or (
+                    value == 0 and key != "jko_weight"):
+                raise ValueError(f"profile field {key} must be a finite number {bound}, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -205,14 +219,36 @@ def recipe(model: str, family: str) -> Recipe:
     return RECIPES[(model, family)]
 
 
+def image_side(image_size: int | None, profile: Profile) -> int:
+    """The side of the images a model is built for: ``image_size``, or the profile's when ``None``."""
+    if image_size is None:
+        return profile.image_size
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 4:
+        raise ValueError(f"image_size must be an integer side of at least 4 pixels, got {image_size!r}; "
+                         f"pass the side of your images (e.g. x.shape[-1]) or None for the profile's {profile.image_size}")
+    return image_size
+
+
 def resolve_device(device: str = "auto") -> str:
-    """``"auto"`` means CUDA when available, else CPU; anything else is checked."""
+    """``"auto"`` means CUDA when available, else CPU; anything else is checked against this machine."""
     import torch
 
+    if not isinstance(device, str):
+        raise ValueError(f"device must be a string such as 'auto', 'cpu' or 'cuda', got {device!r}")
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
+    if device == "cpu":
+        return device
+    if device == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError("device 'mps' asked for, but this machine has no Apple GPU; use device='cpu' or 'auto'")
+        return device
+    head, _, index = device.partition(":")
+    if head != "cuda" or (index and not index.isdigit()):
+        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    if not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for, but no CUDA device is visible; use device='cpu' or 'auto'")
-    if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
-        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if index and int(index) >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r} asked for, but only {torch.cuda.device_count()} CUDA device(s) exist "
+                         f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
     return device

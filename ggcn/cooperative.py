@@ -53,7 +53,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .config import Profile
+from .config import Profile, image_side
 from .flows import KLRule, make_rule, weight_unit
 from .generators import build_generator
 from .langevin import LangevinConfig, ReplayBuffer, frozen, langevin, uniform_noise
@@ -379,7 +379,7 @@ def build(
         raise ValueError(f"unknown option(s) {sorted(set(overrides) - OPTIONS)}; allowed: {sorted(OPTIONS)}")
     get = lambda key, default=None: overrides.get(key, getattr(profile, key, default))  # noqa: E731
     lhs, ams = VARIANTS[name]
-    size = image_size or profile.image_size
+    size = image_side(image_size, profile)
     n_classes = int(labels.max()) + 1 if labels is not None else 0
     gen_kwargs = {"output": overrides["output"]} if "output" in overrides else {}
     generator = build_generator(

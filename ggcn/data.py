@@ -39,6 +39,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from .train import check_seed
+
 TEXTURES = ("brick", "grass", "gravel")
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field")
 TOYS = ("gaussians8", "ring", "moons", "spiral", "gaussian")
@@ -71,10 +73,23 @@ def _check_count(k: int, what: str, total: int | None = None) -> None:
         raise ValueError(f"{what} must be {allowed}, got {k!r}")
 
 
+def _generator(seed: int) -> torch.Generator:
+    """A CPU generator seeded with ``seed`` (an integer in [0, 2**32), as everywhere in ggcn)."""
+    return torch.Generator().manual_seed(check_seed(seed))
+
+
 def _draw(total: int, k: int, seed: int, what: str) -> Tensor:
     """``k`` distinct indices out of ``total``, the same for the same ``seed``."""
     _check_count(k, what, total)
-    return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:k]
+    return torch.randperm(total, generator=_generator(seed))[:k]
+
+
+def _first(x: Tensor, n: int | None) -> Tensor:
+    """The first ``n`` items of ``x`` (all of them for None); ``n`` must fit the set."""
+    if n is None:
+        return x
+    _check_count(n, "n", len(x))
+    return x[:n]
 
 
 def _grey(x: Tensor) -> Tensor:
@@ -104,7 +119,7 @@ def texture(name: str = "brick", size: int = 32, n_crops: int = 1, seed: int = 0
     if n_crops == 1:
         return _to_tensor(img[None], size)
     big = _to_tensor(img[None], 2 * size)
-    g = torch.Generator().manual_seed(seed)
+    g = _generator(seed)
     ij = torch.randint(0, size + 1, (n_crops, 2), generator=g)
     return torch.stack([big[0, :, i : i + size, j : j + size] for i, j in ij.tolist()])
 
@@ -135,8 +150,7 @@ def lfw_faces(size: int = 16, n: int | None = None) -> Tensor:
 
     _check_size(size)
     faces = skdata.lfw_subset()[:100].astype(np.float32)  # (100, 25, 25) in [0, 1]
-    x = _to_tensor(faces, size)
-    return x[:n] if n else x
+    return _first(_to_tensor(faces, size), n)
 
 
 def digits(size: int = 16, n: int | None = None) -> tuple[Tensor, Tensor]:
@@ -147,12 +161,13 @@ def digits(size: int = 16, n: int | None = None) -> tuple[Tensor, Tensor]:
     d = load_digits()
     x = _to_tensor(d.images.astype(np.float32) / 16.0, size)
     y = torch.as_tensor(d.target, dtype=torch.long)
-    return (x[:n], y[:n]) if n else (x, y)
+    return _first(x, n), _first(y, n)
 
 
 def toy2d(name: str = "gaussians8", n: int = 1000, seed: int = 0) -> Tensor:
     """A 2-D point cloud ``(n, 2)`` roughly inside [−2, 2]²."""
-    g = torch.Generator().manual_seed(seed)
+    _check_count(n, "n")
+    g = _generator(seed)
     if name == "gaussians8":
         k = torch.randint(0, 8, (n,), generator=g).float()
         centres = 1.5 * torch.stack([torch.cos(k * math.pi / 4), torch.sin(k * math.pi / 4)], 1)
@@ -220,6 +235,9 @@ class ImageSet(Dataset, ABC):
     def images(self, idx: Sequence[int]) -> Tensor:
         """The images at ``idx`` (grey when asked), ``(len(idx), C, size, size)``."""
         x = self._decode(idx)
+        if x.dim() != 4 or x.shape[-2:] != (self.size, self.size):
+            raise ValueError(f"{self.name}: decoded images of shape {tuple(x.shape)}, not the requested "
+                             f"{self.size}×{self.size}; resize them to size={self.size} in _decode")
         return _grey(x) if self.grey else x
 
     def __getitem__(self, i: int) -> Tensor | tuple[Tensor, Tensor]:
@@ -228,9 +246,12 @@ class ImageSet(Dataset, ABC):
 
 
 class TensorImages(ImageSet):
-    """An in-memory image tensor (the offline sets)."""
+    """An in-memory image tensor ``(N, C, S, S)`` (the offline sets); its size is ``S``."""
 
     def __init__(self, name: str, x: Tensor, targets: Tensor | None, grey: bool, labels: bool):
+        if x.dim() != 4 or x.shape[-1] != x.shape[-2]:
+            raise ValueError(f"{name}: images must be a tensor (N, C, S, S) of square images, got shape "
+                             f"{tuple(x.shape)}; resize or crop them to squares first")
         super().__init__(name, x.shape[-1], grey, labels, targets)
         self.x = x
 
@@ -268,15 +289,28 @@ class FileImages(ImageSet):
         return len(self.paths)
 
     def _decode(self, idx: Sequence[int]) -> Tensor:
-        return torch.stack([_load_image(self.paths[i], self.size, self.crop) for i in idx])
+        return torch.stack([_load_image(self.paths[i], self.size, self.crop, self.name) for i in idx])
 
 
-def _load_image(path: Path, size: int, crop: int | None) -> Tensor:
+def _open_rgb(path: Path, name: str):
+    """The file decoded as an RGB PIL image; a damaged file raises an OSError naming it and the fix."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except FileNotFoundError:
+        raise
+    except (OSError, SyntaxError, ValueError) as err:
+        raise OSError(f"{name}: cannot read the image file {path} ({err}); the file is damaged or not an image: "
+                      "delete or replace it, or download and extract the data set again") from err
+
+
+def _load_image(path: Path, size: int, crop: int | None, name: str) -> Tensor:
     """One file → ``(3, size, size)`` in [−1, 1]: centre square of side ``crop``, antialiased resize."""
     from PIL import Image
 
-    with Image.open(path) as im:
-        im = im.convert("RGB")
+    im = _open_rgb(path, name)
     w, h = im.size
     s = min(w, h) if crop is None else min(crop, w, h)
     left, top = (w - s) // 2, (h - s) // 2
@@ -343,12 +377,18 @@ def data_root(root: str | Path | None = None) -> Path:
     return Path(root).expanduser()
 
 
+def _root_note(root: Path, path: Path) -> str:
+    """What is wrong with the data root itself, if anything, for the missing-data message."""
+    if root.is_file():
+        return f" (the data root {root} is a file, not a folder)"
+    return "" if root.exists() or root == path else f" (the data root {root} does not exist)"
+
+
 def _expected(name: str, path: Path, root: Path, split: str, note: str = "") -> FileNotFoundError:
     """The error for a missing folder or file: what was expected, the layout, how to get it."""
     src = SOURCES[name]
-    missing_root = "" if root.exists() or root == path else f" (the data root {root} does not exist)"
     return FileNotFoundError(
-        f"{name}: expected {path}{missing_root}{note}. It should hold "
+        f"{name}: expected {path}{_root_note(root, path)}{note}. It should hold "
         f"{src.layout}. To get it: {src.get.format(split=split, root=root)}.")
 
 

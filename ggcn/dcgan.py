@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import Profile
+from .config import Profile, image_side
 from .generators import DCGANDiscriminator, DCGANGenerator
 
 DCGAN_NAME = "dcgan"
@@ -90,7 +90,7 @@ def build(
         raise ValueError(f"unknown baseline {name!r}; choose one of {NAMES}")
     if set(overrides) - OPTIONS:
         raise ValueError(f"unknown option(s) {sorted(set(overrides) - OPTIONS)}; allowed: {sorted(OPTIONS)}")
-    size = image_size or profile.image_size
+    size = image_side(image_size, profile)
     width, z_dim = overrides.get("width", profile.width), overrides.get("z_dim", profile.z_dim)
     generator = DCGANGenerator(z_dim, channels, size, width).to(device)
     discriminator = DCGANDiscriminator(channels, size, width).to(device)

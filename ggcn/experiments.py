@@ -121,8 +121,7 @@ def run_one(
         raise ValueError(f"unknown ruler {ruler!r}; choose 'fixed' (Gabor/DoG bank) or 'own' (the model's filters)")
     iterations = profile.iterations if iterations is None else iterations
     channels, size = data.shape[1], data.shape[-1]
-    torch.manual_seed(seed)  # the ConvNet's initial weights and the first particles
-    model = build_model(name, profile, channels, size, device=device, **overrides)
+    model = build_model(name, profile, channels, size, device=device, seed=seed, **overrides)
     callback = response_distance_callback(fixed_responses(channels) if ruler == "fixed" else model.responses)
     diverged_at = -1
     with tempfile.TemporaryDirectory(prefix="ggcn-run-") as tmp:

@@ -124,8 +124,7 @@ def train_few_shot(
     channels, size = train_set.shape[1], train_set.shape[-1]
     ggcn = name in GGCN_NAMES
     extra = {"n_examples": len(train_set)} if ggcn else {}
-    torch.manual_seed(seed)  # initial weights and particles
-    model = build_model(name, profile, channels, size, device=device, **extra, **overrides)
+    model = build_model(name, profile, channels, size, device=device, seed=seed, **extra, **overrides)
     labels = example_index(train_set) if ggcn else None
     train(model, train_set, profile.iterations if iterations is None else iterations,
           batch_size=profile.batch_size, labels=labels, seed=seed, device=device)

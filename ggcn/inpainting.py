@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .config import Profile, recipe
+from .config import Profile, image_side, recipe
 from .cooperative import GGCN, GGCN_AMS, GGCN_NO_LHS_AMS, VARIANTS, example_index
 from .flows import KLRule, make_rule, weight_unit
 from .generators import build_generator
@@ -171,7 +171,7 @@ def build(
     if set(overrides) - OPTIONS:
         raise ValueError(f"unknown option(s) {sorted(set(overrides) - OPTIONS)}; allowed: {sorted(OPTIONS)}")
     get = lambda key, default=None: overrides.get(key, getattr(profile, key, default))  # noqa: E731
-    size = image_size or profile.image_size
+    size = image_side(image_size, profile)
     lhs, _ = VARIANTS[name]
     z_dim = get("z_dim")
     decoder = {"output": overrides["output"]} if "output" in overrides else {}

@@ -9,6 +9,7 @@ Parameters are frozen while sampling and only ∇_x f is taken.
 """
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -32,8 +33,14 @@ class LangevinConfig:
     clamp: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
-        if self.n_steps < 0 or self.step_size <= 0 or self.sigma <= 0:
-            raise ValueError(f"Langevin needs n_steps ≥ 0, step_size > 0 and sigma > 0; got {self}")
+        if isinstance(self.n_steps, bool) or not isinstance(self.n_steps, int) or self.n_steps < 0:
+            raise ValueError(f"Langevin n_steps must be an integer ≥ 0, got {self.n_steps!r}")
+        for name in ("step_size", "sigma") + (("grad_clip",) if self.grad_clip is not None else ()):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"Langevin {name} must be a finite number > 0, got {value!r}")
+        if self.clamp is not None and not self.clamp[0] < self.clamp[1]:
+            raise ValueError(f"Langevin clamp must be a box (low, high) with low < high, got {self.clamp!r}")
 
 
 @dataclass
@@ -70,7 +77,8 @@ def langevin(
     """Run ``cfg.n_steps`` Langevin steps from ``x0`` on p_θ ∝ exp(f_θ(x)) N(0, σ²I).
 
     ``record_every=k`` keeps every k-th state (and the first and last) in ``Chain.trajectory``;
-    ``diagnostics=True`` records the mean input-gradient norm per step.
+    ``diagnostics=True`` records the mean input-gradient norm per step. It works inside
+    ``torch.no_grad()`` too: the sampler needs ∇_x f, so it turns gradients on for itself.
     """
     half = cfg.step_size**2 / 2
     inv_var = 1.0 / cfg.sigma**2
@@ -78,7 +86,7 @@ def langevin(
     frames = [x.cpu()] if record_every else None
     norms = [] if diagnostics else None
     module = energy if isinstance(energy, nn.Module) else nn.Module()
-    with frozen(module):
+    with frozen(module), torch.enable_grad():
         for step in range(cfg.n_steps):
             x = x.detach().requires_grad_(True)
             grad = torch.autograd.grad(energy(x).sum(), x)[0]

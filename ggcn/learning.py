@@ -95,8 +95,8 @@ def fit_recipe(
     options: dict[str, Any] = dict(overrides)
     if ggcn:
         options.update(labels=labels, n_examples=len(x))
-    torch.manual_seed(seed)
-    model = build_model(name, profile, x.shape[1], x.shape[-1], family=family, device=device, **options)
+    model = build_model(name, profile, x.shape[1], x.shape[-1], family=family, device=device, seed=seed,
+                        **options)
     clock = _Clock()
     checks: list[tuple[int, float, bool]] = []
 

@@ -19,6 +19,7 @@ draws *fresh* samples: ``sample_steps`` Langevin steps from the initialiser's no
 """
 from __future__ import annotations
 
+import math
 from importlib import import_module
 from dataclasses import replace
 from typing import Any
@@ -26,10 +27,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .config import Profile
+from .config import Profile, image_side, recipe
 from .flows import KLRule, make_rule, weight_unit
 from .langevin import Chain, LangevinConfig, NoiseInit, PersistentChains, ReplayBuffer, langevin, uniform_noise
 from .nets import ConvEnergy, FilterBank, FrameEnergy, gabor_dog_bank, vgg16_filters
+from .train import check_seed
 
 
 class EnergyModel:
@@ -159,6 +161,7 @@ def build_model(
     init: str | None = None,
     filters: str = "gabor",
     device: str = "cpu",
+    seed: int | None = 0,
     **overrides: Any,
 ) -> EnergyModel:
     """Build a model by name at the profile's scale, with the named recipe of a data ``family``.
@@ -171,16 +174,45 @@ def build_model(
     ("persistent", "buffer", "noise"), ``buffer_size``, ``reinit_prob`` and ``sample_steps`` (Langevin
     steps of a fresh sample). Names of the GGCN family (:data:`FAMILY`) go to their module's
     ``build``, which takes its own options.
-    """
-    if family is not None:
-        from .config import recipe
 
+    ``seed`` fixes the initial weights and particles (the global random stream is left as it was;
+    ``None`` draws them from it). The model's ``identity`` (name, channels, side, options) goes into
+    its checkpoints, so a resume into another model is refused.
+    """
+    size = image_side(image_size, profile)
+    if family is not None:
         overrides = {**recipe(name, family).options, **overrides}
         init = overrides.pop("init", init)
+    _check_rates(overrides)
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(check_seed(seed))
+        model = _build(name, profile, channels, size, n_particles, init, filters, device, overrides)
+    options = {**overrides, **({"init": init or "persistent", "n_particles": n_particles, "filters": filters}
+                               if name in MODELS else {})}
+    model.identity = {"model": name, "channels": channels, "image_size": size,
+                      "options": {k: _plain(v) for k, v in options.items() if v is not None}}
+    return model
+
+
+def _check_rates(options: dict[str, Any]) -> None:
+    for key in ("lr", "lr_generator", "lr_codes"):
+        value = options.get(key)
+        if value is not None and (not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0):
+            raise ValueError(f"{key} must be a finite number > 0, got {value!r}")
+
+
+def _plain(value: Any) -> Any:
+    """A picklable, comparable stand-in for an option (a tensor by its shape)."""
+    return ("tensor", tuple(value.shape)) if isinstance(value, Tensor) else value
+
+
+def _build(name: str, profile: Profile, channels: int, size: int, n_particles: int | None, init: str | None,
+           filters: str, device: str, overrides: dict[str, Any]) -> Any:
     if name in FAMILY:
         if n_particles is not None or init is not None or filters != "gabor":
             raise ValueError(f"{name!r} does not take n_particles, init or filters; see ggcn.{FAMILY[name]}.build")
-        return import_module(f".{FAMILY[name]}", __package__).build(name, profile, channels, image_size,
+        return import_module(f".{FAMILY[name]}", __package__).build(name, profile, channels, size,
                                                                     device=device, **overrides)
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS) + sorted(FAMILY)}")
@@ -190,7 +222,6 @@ def build_model(
     if set(overrides) - EBM_OPTIONS:
         raise ValueError(f"unknown option(s) {sorted(set(overrides) - EBM_OPTIONS)}; allowed: {sorted(EBM_OPTIONS)}")
     get = lambda key, default=None: overrides.get(key, getattr(profile, key, default))  # noqa: E731
-    size = image_size or profile.image_size
     kind, rule_name, reading = MODELS[name]
     energy = build_energy(kind, channels, size, get("width"), filters, get("energy_scale", 1.0)).to(device)
     sampler = LangevinConfig(

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 import torch.nn.functional as F
 
-from .config import Profile
+from .config import Profile, image_side
 from .flows import KLRule, make_rule, weight_unit
 from .langevin import LangevinConfig, langevin
 from .nets import LEAKY_SLOPE, ConvEnergy
@@ -208,7 +208,7 @@ def build(
     if set(overrides) - OPTIONS:
         raise ValueError(f"unknown option(s) {sorted(set(overrides) - OPTIONS)}; allowed: {sorted(OPTIONS)}")
     get = lambda key: overrides.get(key, getattr(profile, key, None))  # noqa: E731
-    size = image_size or profile.image_size
+    size = image_side(image_size, profile)
     sizes = tuple(overrides.get("sizes") or default_grids(size))
     check_grids(sizes, size)
     energies = [grid_energy(channels, s, get("width"), get("energy_scale") or 1.0).to(device) for s in sizes[1:]]

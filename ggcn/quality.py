@@ -353,8 +353,7 @@ def fit(name: str, x: Tensor, profile: Profile, seed: int, *, iterations: int, n
         options.update(labels=labels, n_examples=len(x))
     elif name not in ("mgcn", "wmgcn", "dcgan"):
         options["n_particles"] = n_chains
-    torch.manual_seed(seed)  # initial weights and first particles
-    model = build_model(name, profile, channels, size, device=device, **options)
+    model = build_model(name, profile, channels, size, device=device, seed=seed, **options)
     index = example_index(x) if name in GGCN_NAMES else None
     start, diverged = time.perf_counter(), False
     with tempfile.TemporaryDirectory(prefix="ggcn-quality-") as tmp:

@@ -58,14 +58,35 @@ def test_asking_for_cuda_without_cuda_raises(monkeypatch, device):
         resolve_device(device)
 
 
-def test_explicit_devices_pass_through(monkeypatch):
+def test_explicit_devices_pass_through_when_the_machine_has_them(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert [resolve_device(d) for d in ("cpu", "cuda", "cuda:0", "mps")] == ["cpu", "cuda", "cuda:0", "mps"]
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert [resolve_device(d) for d in ("cpu", "cuda", "cuda:1", "mps")] == ["cpu", "cuda", "cuda:1", "mps"]
+
+
+def test_a_device_this_machine_lacks_is_refused(monkeypatch):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="device 'mps' asked for, but this machine has no Apple GPU"):
+        resolve_device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ValueError, match="only 1 CUDA device\\(s\\) exist"):
+        resolve_device("cuda:3")
+
+
+@pytest.mark.parametrize("field, value", [("iterations", -1), ("batch_size", 0), ("langevin_steps", 2.5),
+                                          ("step_size", float("nan")), ("sigma", 0.0), ("lr", float("inf"))])
+def test_a_profile_field_out_of_range_is_refused(field, value):
+    with pytest.raises(ValueError, match=f"profile field {field} must be"):
+        get_profile("smoke", **{field: value})
 
 
 def test_unknown_device_raises():
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         resolve_device("tpu")
+    with pytest.raises(ValueError, match="unknown device 'cuda:x'"):
+        resolve_device("cuda:x")
 
 
 # ---------------------------------------------------------------------------- recipes

@@ -1,6 +1,7 @@
 """Data: the offline sets, and the real loaders on small copies of each real layout written here."""
 from __future__ import annotations
 
+import io
 import pickle
 from pathlib import Path
 
@@ -33,6 +34,14 @@ def framed(path: Path, width: int, height: int, inner: int, colour=GREEN, frame=
 def solid(path: Path, colour, size: int = 8, mode: str = "RGB") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new(mode, (size, size), colour).save(path)
+
+
+def truncated_jpeg(path: Path) -> None:
+    """A JPEG cut off halfway, as an interrupted download leaves it."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(buffer, "JPEG")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
 
 
 def is_green(x: torch.Tensor) -> bool:
@@ -173,6 +182,32 @@ def test_toy2d_rejects_unknown_names_and_load_images_points_to_it():
         data.load_images("ring")
 
 
+@pytest.mark.parametrize("n", [0, -1, 101, 2.5])
+def test_lfw_faces_n_must_fit_the_100_faces(n):
+    with pytest.raises(ValueError, match=r"n must be an integer in 1\.\.100 \(the set has 100 images\)"):
+        data.lfw_faces(8, n=n)
+
+
+@pytest.mark.parametrize("n", [0, -1, 1798])
+def test_digits_n_must_fit_the_1797_digits(n):
+    with pytest.raises(ValueError, match=r"n must be an integer in 1\.\.1797"):
+        data.digits(8, n=n)
+
+
+@pytest.mark.parametrize("n", [0, -3, 1.5])
+def test_toy2d_n_must_be_a_positive_integer(n):
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        data.toy2d("ring", n=n)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, "0"])
+def test_seeds_are_integers_in_0_to_2_32(seed):
+    for draw in (lambda: data.load_images("lfw", size=8, n=3, seed=seed), lambda: data.toy2d("moons", seed=seed),
+                 lambda: data.texture("brick", size=8, n_crops=2, seed=seed)):
+        with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2\*\*32\)"):
+            draw()
+
+
 def test_few_shot_draws_distinct_examples_with_their_labels():
     x = torch.arange(20.0).view(20, 1, 1, 1)
     labels = torch.arange(20) * 10
@@ -253,6 +288,65 @@ def test_n_must_fit_the_set(n):
 def test_texture_n_must_be_positive():
     with pytest.raises(ValueError, match="n must be a positive integer, got 0"):
         data.load_images("brick", n=0)
+
+
+def test_a_tensor_of_images_must_be_square():
+    with pytest.raises(ValueError, match=r"pixels: images must be a tensor \(N, C, S, S\) of square images, "
+                                         r"got shape \(2, 1, 8, 6\); resize or crop them"):
+        data.TensorImages("pixels", torch.zeros(2, 1, 8, 6), None, grey=False, labels=False)
+    with pytest.raises(ValueError, match=r"got shape \(8, 8\)"):
+        data.TensorImages("pixels", torch.zeros(8, 8), None, grey=False, labels=False)
+
+
+def test_an_image_set_hands_out_only_the_requested_size():
+    class Wrong(data.ImageSet):
+        def __len__(self) -> int:
+            return 2
+
+        def _decode(self, idx):
+            return torch.zeros(len(idx), 3, 32, 32)
+
+    ds = Wrong("wrong", size=16, grey=False, labels=False)
+    with pytest.raises(ValueError, match=r"wrong: decoded images of shape \(2, 3, 32, 32\), not the requested 16×16"):
+        ds.images([0, 1])
+
+
+def test_images_of_other_sizes_come_back_at_the_requested_size(tmp_path):
+    solid(tmp_path / "small.png", RED, 6)
+    framed(tmp_path / "wide.jpg", 90, 30, 30)
+    solid(tmp_path / "large.png", BLUE, 100)
+    x = data.load_images("folder", root=tmp_path, size=16)
+    assert x.shape == (3, 3, 16, 16)
+    assert data.load_images("cifar10", root=write_cifar(tmp_path / "c").parent, size=64).shape == (20, 3, 64, 64)
+
+
+def test_a_truncated_image_names_the_file_and_what_to_do(tmp_path):
+    solid(tmp_path / "cats" / "good.png", RED)
+    truncated_jpeg(tmp_path / "cats" / "cut.jpg")
+    ds = data.image_dataset("folder", root=tmp_path, size=8)
+    assert ds.images([1]).shape == (1, 3, 8, 8)  # the good file still loads
+    with pytest.raises(OSError) as err:
+        ds.images([0])
+    msg = str(err.value)
+    cut = tmp_path / "cats" / "cut.jpg"
+    assert msg.startswith(f"folder: cannot read the image file {cut} (image file is truncated")
+    assert "damaged or not an image: delete or replace it, or download and extract the data set again" in msg
+
+
+def test_a_file_that_is_not_an_image_names_the_file(tmp_path):
+    solid(tmp_path / "lsun" / "bedroom_train" / "a.png", RED)
+    (tmp_path / "lsun" / "bedroom_train" / "b.webp").write_bytes(b"<html>404 not found</html>")
+    with pytest.raises(OSError, match=r"lsun-bedroom: cannot read the image file .*b\.webp \(cannot identify"):
+        data.load_images("lsun-bedroom", root=tmp_path, size=8)
+
+
+def test_a_data_root_that_is_a_file_says_so(tmp_path):
+    root = tmp_path / "data.tar.gz"
+    root.write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match=f"the data root {root} is a file, not a folder"):
+        data.load_images("cifar10", root=root)
+    with pytest.raises(FileNotFoundError, match=f"folder: expected {root} \\(the data root {root} is a file"):
+        data.load_images("folder", root=root)
 
 
 def test_split_must_be_one_the_set_has():

@@ -152,7 +152,7 @@ def test_diagnostics_record_the_mean_gradient_norm_of_each_step():
 
 @pytest.mark.parametrize("bad", [dict(n_steps=-1), dict(step_size=0.0), dict(sigma=-1.0)])
 def test_config_rejects_impossible_values(bad):
-    with pytest.raises(ValueError, match="Langevin needs"):
+    with pytest.raises(ValueError, match="Langevin (n_steps|step_size|sigma) must be"):
         LangevinConfig(**bad)
 
 
@@ -227,3 +227,25 @@ def test_replay_buffer_state_dict_round_trip():
 def test_replay_buffer_rejects_a_probability_outside_0_1(p):
     with pytest.raises(ValueError, match=r"reinit_prob must lie in \[0, 1\]"):
         ReplayBuffer(uniform_noise((3,)), 10, p)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(n_steps=2.5), "n_steps must be an integer ≥ 0, got 2.5"),
+    (dict(n_steps=-1), "n_steps must be an integer ≥ 0"),
+    (dict(step_size=float("nan")), "step_size must be a finite number > 0, got nan"),
+    (dict(sigma=float("inf")), "sigma must be a finite number > 0"),
+    (dict(grad_clip=0.0), "grad_clip must be a finite number > 0"),
+    (dict(clamp=(1.0, -1.0)), "clamp must be a box"),
+])
+def test_bad_sampler_settings_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LangevinConfig(**kwargs)
+
+
+def test_the_sampler_runs_inside_no_grad():
+    """Code that evaluates a model under ``torch.no_grad()`` can still draw from it."""
+    energy = ConvEnergy(1, 8, 4)
+    x0 = torch.zeros(2, 1, 8, 8)
+    with torch.no_grad():
+        x = langevin(energy, x0, LangevinConfig(n_steps=2, step_size=0.1, noise=False)).x
+    assert not torch.equal(x, x0)

@@ -117,3 +117,33 @@ def test_vgg_filters_with_a_missing_weights_path_name_that_path(tmp_path):
     path = tmp_path / "nowhere" / "vgg.pth"
     with pytest.raises(FileNotFoundError, match=str(path)):
         vgg16_filters(weights_path=path)
+
+
+@pytest.mark.parametrize("size", [0, -8, 2, 8.0])
+def test_a_bad_image_size_is_refused_not_replaced_by_the_profiles(size):
+    with pytest.raises(ValueError, match=f"image_size must be an integer side of at least 4 pixels, got {size!r}"):
+        build_model("gcn", get_profile("smoke"), channels=1, image_size=size)
+
+
+@pytest.mark.parametrize("lr", [0.0, -1e-3, float("nan"), float("inf")])
+def test_a_bad_learning_rate_is_refused(lr):
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+        build_model("gcn", get_profile("smoke"), channels=1, lr=lr)
+
+
+def test_the_build_seed_fixes_weights_and_leaves_the_global_stream_alone():
+    profile = get_profile("smoke")
+    torch.manual_seed(5)
+    before = torch.get_rng_state()
+    a = build_model("gcn", profile, channels=1, seed=3)
+    assert torch.equal(torch.get_rng_state(), before)
+    b = build_model("gcn", profile, channels=1, seed=3)
+    c = build_model("gcn", profile, channels=1, seed=4)
+    assert all(torch.equal(p, q) for p, q in zip(a.energy.parameters(), b.energy.parameters()))
+    assert not all(torch.equal(p, q) for p, q in zip(a.energy.parameters(), c.energy.parameters()))
+
+
+def test_a_model_knows_its_identity():
+    model = build_model("wgcn", get_profile("smoke"), channels=1, image_size=8, family="digits", lr=5e-4)
+    assert model.identity["model"] == "wgcn" and model.identity["image_size"] == 8
+    assert model.identity["options"]["lr"] == 5e-4 and model.identity["options"]["init"] == "buffer"
