@@ -50,7 +50,7 @@ test-fast: venv
 
 # nbval (lax) on every chapter, or on one with NB=03_wgcn; tests/conftest.py teaches nbval to read jupytext.
 nbval: venv
-	cd tests && ../$(PY) -m pytest -p conftest --nbval-lax --nbval-current-env -p no:cacheprovider --rootdir .. $(if $(NB),../notebooks/$(NB).md,../notebooks/)
+	cd tests && ../$(PY) -m pytest -p conftest --nbval-lax --nbval-current-env -p no:cacheprovider --rootdir .. $(if $(NB),$(call quote,../notebooks/$(NB).md),../notebooks/)
 
 # $(call quote,VALUE): VALUE as one shell word, whatever it holds (spaces, quotes, ;, $).
 quote = '$(subst ','\'',$(1))'

@@ -35,7 +35,7 @@ from torch import Tensor
 
 from . import claims
 from .config import Profile
-from .cooperative import example_index
+from .cooperative import NAMES as GGCN_NAMES, example_index
 from .experiments import from_uint8, to_uint8
 from .metrics import fixed_responses, response_distance, response_distance_callback
 from .models import FAMILY, build_model
@@ -77,12 +77,12 @@ def train_model(
     if name not in FAMILY:
         raise ValueError(f"the ablation trains the GGCN family {sorted(FAMILY)}; got {name!r}")
     iterations = profile.iterations if iterations is None else iterations
-    cooperative = FAMILY[name] == "cooperative"
-    if cooperative:
+    on_codes = name in GGCN_NAMES  # the cooperative models step on example indices
+    if on_codes:
         overrides = {"n_examples": len(data), **overrides}
     model = build_model(name, profile, data.shape[1], data.shape[-1], device=device, seed=seed, **overrides)
     history = train(model, data, iterations, batch_size=profile.batch_size, seed=seed,
-                    labels=example_index(data) if cooperative else None, callbacks=callbacks, device=device)
+                    labels=example_index(data) if on_codes else None, callbacks=callbacks, device=device)
     return model, history
 
 

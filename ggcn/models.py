@@ -20,13 +20,13 @@ draws *fresh* samples: ``sample_steps`` Langevin steps from the initialiser's no
 from __future__ import annotations
 
 import math
-from importlib import import_module
 from dataclasses import replace
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from . import cooperative, dcgan, multigrid
 from .config import Profile, image_side, recipe
 from .flows import KLRule, make_rule, weight_unit
 from .langevin import Chain, LangevinConfig, NoiseInit, PersistentChains, ReplayBuffer, langevin, uniform_noise
@@ -120,10 +120,10 @@ MODELS = {
     "wgcn-proximal": ("convnet", "jko", "proximal"),
 }
 INITS = ("persistent", "buffer", "noise")
-FAMILY = {  # the GGCN family: name -> module with build(name, profile, channels, image_size, device=, **options)
-    "mgcn": "multigrid", "wmgcn": "multigrid",
-    "ggcn": "cooperative", "ggcn-lhs": "cooperative", "ggcn+ams": "cooperative", "ggcn-lhs+ams": "cooperative",
-    "dcgan": "dcgan",
+FAMILY = {  # the GGCN family: name -> the module whose build(name, profile, channels, image_size, device=, **options) makes it
+    "mgcn": multigrid, "wmgcn": multigrid,
+    "ggcn": cooperative, "ggcn-lhs": cooperative, "ggcn+ams": cooperative, "ggcn-lhs+ams": cooperative,
+    "dcgan": dcgan,
 }
 
 
@@ -211,9 +211,8 @@ def _build(name: str, profile: Profile, channels: int, size: int, n_particles: i
            filters: str, device: str, overrides: dict[str, Any]) -> Any:
     if name in FAMILY:
         if n_particles is not None or init is not None or filters != "gabor":
-            raise ValueError(f"{name!r} does not take n_particles, init or filters; see ggcn.{FAMILY[name]}.build")
-        return import_module(f".{FAMILY[name]}", __package__).build(name, profile, channels, size,
-                                                                    device=device, **overrides)
+            raise ValueError(f"{name!r} does not take n_particles, init or filters; see {FAMILY[name].__name__}.build")
+        return FAMILY[name].build(name, profile, channels, size, device=device, **overrides)
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS) + sorted(FAMILY)}")
     init = init or "persistent"

@@ -36,6 +36,7 @@ import time
 from html.parser import HTMLParser
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 from book_layout import REPO, toc_pages
@@ -90,6 +91,25 @@ def test_every_page_of_the_toc_and_every_chapter_is_built(build):
     expected = set(toc_pages()) | {f"notebooks/{p.stem}" for p in available_chapters()}
     missing = sorted(page for page in expected if not (html / f"{page}.html").is_file())
     assert not missing, f"pages missing from the built book: {missing}"
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("chapter", available_chapters(), ids=[p.stem for p in available_chapters()])
+def test_each_chapter_ran_every_cell_cleanly_and_made_its_figures(build, chapter):
+    """The build is the one execution of every chapter: its executed notebook shows every code
+    cell ran, none raised, and the chapter glued figures for its pages."""
+    _, _, html = build
+    executed = html.parent / "jupyter_execute" / "notebooks" / f"{chapter.stem}.ipynb"
+    assert executed.is_file(), f"the build left no executed notebook for {chapter.stem}"
+    cells = [c for c in nbformat.read(executed, as_version=4).cells if c.cell_type == "code" and c.source.strip()]
+    assert cells, f"{chapter.stem} has no code cells"
+    not_run = [i for i, cell in enumerate(cells) if cell.execution_count is None]
+    assert not not_run, f"{chapter.stem}: code cells that did not run: {not_run}"
+    errors = [out.get("ename") for cell in cells for out in cell.outputs if out.output_type == "error"]
+    assert not errors, f"{chapter.stem} raised {errors}"
+    glued = json.loads(executed.with_name(f"{chapter.stem}.glue.json").read_text())
+    figures = [name for name, bundle in glued.items() if "image/png" in bundle.get("data", {})]
+    assert figures, f"{chapter.stem} glued no figure"
 
 
 @pytest.mark.book
