@@ -152,8 +152,8 @@ _SOURCES = {
     "ggcn": "CoopNets (Xie et al. 2018): generator updated every iteration, Langevin revision from g(z); "
             "tanh output; fresh codes from N(0, I), where the code prior keeps the learned codes (codes drawn "
             "from a Gaussian fitted to the learned ones, a [reading], gave blurred samples on digits)",
-    "ggcn+ams fitted": "CoopNets (Xie et al. 2018) schedule and output as for GGCN; fresh codes from the Gaussian "
-                       "fitted to the learned codes [reading] (N(0, I) codes gave saturated noise on faces)",
+    "ggcn fitted": "CoopNets (Xie et al. 2018) schedule and output as for GGCN; fresh codes from the Gaussian "
+                   "fitted to the learned codes [reading] (N(0, I) codes gave noise on faces)",
     "dcgan": "Radford et al. (2016): Adam 2e-4, β1 = 0.5, batch norm",
 }
 
@@ -177,10 +177,11 @@ def _family_recipes(family: str) -> dict[str, Recipe]:
     jko = {"jko_weight": 0.01, "jko_scale": "langevin-time"}
     jko_run = {**jko, **_JKO_RUN.get(family, {})}
     sampler = _SAMPLER[family]
-    # GGCN+AMS on faces draws its fresh codes from the Gaussian fitted to the learned codes: with N(0, I)
-    # codes its samples were saturated noise (face KID 544), with fitted codes faces (0.23); on digits
-    # the fitted codes gave blurred digits (25 % recognised) and N(0, I) codes 67 % (benchmark, seed 0).
-    ams_codes = "fitted" if family == "faces" else "prior"
+    # The LHS variants (ggcn, ggcn+ams) draw fresh codes on faces from the Gaussian fitted to the learned
+    # codes: with N(0, I) codes GGCN+AMS drew saturated noise (face KID 544) and GGCN noise (52), with
+    # fitted codes faces (0.23 and −0.02); on digits the fitted codes gave blurred digits (25 % recognised)
+    # and N(0, I) codes 67 % (benchmarks/sample_quality.py, seed 0).
+    lhs_codes = "fitted" if family == "faces" else "prior"
     grids = {**sampler, "langevin_steps": 40}  # per grid: MGCN runs its chains on every grid above the 1×1
     ggcn = {**sampler, "langevin_steps": 20, "lr": 1e-3, "lr_generator": 1e-3, "width": 32, "generator_width": 32,
             "z_dim": 32, "gen_every": 1, "output": "tanh", "code_sampling": "prior", **jko}
@@ -193,10 +194,11 @@ def _family_recipes(family: str) -> dict[str, Recipe]:
                        _SOURCES["ebm"]),
         "wmgcn": Recipe("wmgcn", family, 750, 64, MappingProxyType({**grids, "lr": 1e-3, "width": 32, **jko}),
                         _SOURCES["jko"]),
-        "ggcn": Recipe("ggcn", family, 1500, 64, MappingProxyType(ggcn), _SOURCES["ggcn"]),
+        "ggcn": Recipe("ggcn", family, 1500, 64, MappingProxyType({**ggcn, "code_sampling": lhs_codes}),
+                       _SOURCES["ggcn" if lhs_codes == "prior" else "ggcn fitted"]),
         "ggcn-lhs": Recipe("ggcn-lhs", family, 1500, 64, MappingProxyType(ggcn), _SOURCES["ggcn"]),
-        "ggcn+ams": Recipe("ggcn+ams", family, 2000, 64, MappingProxyType({**ggcn, "code_sampling": ams_codes}),
-                           _SOURCES["ggcn" if ams_codes == "prior" else "ggcn+ams fitted"]),
+        "ggcn+ams": Recipe("ggcn+ams", family, 2000, 64, MappingProxyType({**ggcn, "code_sampling": lhs_codes}),
+                           _SOURCES["ggcn" if lhs_codes == "prior" else "ggcn fitted"]),
         "ggcn-lhs+ams": Recipe("ggcn-lhs+ams", family, 2000, 64, MappingProxyType(ggcn), _SOURCES["ggcn"]),
         "dcgan": Recipe("dcgan", family, 3000, 64, MappingProxyType({"lr": 2e-4, "width": 32, "z_dim": 32}),
                         _SOURCES["dcgan"]),
