@@ -244,11 +244,14 @@ def save_artifact(path: Path, metrics: dict, arrays: dict, man: dict) -> None:
 
 # ---------------------------------------------------------------- reading
 
-def _inode(path: Path) -> int | None:
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """Which folder sits at ``path`` now: inode and change times (a freed inode can be reused by the
+    next folder written, so the inode alone cannot tell two folders apart)."""
     try:
-        return path.stat().st_ino
+        st = path.stat()
     except FileNotFoundError:
         return None
+    return st.st_ino, st.st_ctime_ns, st.st_mtime_ns
 
 
 def _read_files(path: Path) -> tuple[dict, dict, dict]:
@@ -268,16 +271,16 @@ def _read_files(path: Path) -> tuple[dict, dict, dict]:
 
 def _read_once(path: Path) -> tuple[dict, dict, dict] | None:
     """The three files if ``path`` stayed one folder while read; None if it was absent or replaced meanwhile."""
-    before = _inode(path)
+    before = _stamp(path)
     if before is None:
         return None
     try:
         files = _read_files(path)
     except BrokenArtifact:
-        if _inode(path) == before:
+        if _stamp(path) == before:
             raise
         return None
-    return files if _inode(path) == before else None
+    return files if _stamp(path) == before else None
 
 
 def load_artifact(path: Path, attempts: int = 10) -> Result:
@@ -287,13 +290,19 @@ def load_artifact(path: Path, attempts: int = 10) -> Result:
     come from one run. Raises :class:`BrokenArtifact` when the folder cannot be read whole, and
     ``FileNotFoundError`` when there is none. The chapter whose code is compared is ``path``'s grandparent.
     """
+    broken: BrokenArtifact | None = None
     for attempt in range(attempts):
-        files = _read_once(path)
+        try:
+            files = _read_once(path)
+        except BrokenArtifact as err:  # broken, or a replacement the stamp missed: look again before saying so
+            files, broken = None, err
         if files is not None:
             metrics, arrays, man = files
             return Result(metrics, arrays, man, loaded=True, path=path,
                           other_code=code_difference(man.get("code"), path.parent.parent.name))
         time.sleep(0.005 * attempt)
+    if broken is not None and path.is_dir():
+        raise broken
     if not path.is_dir():
         raise FileNotFoundError(f"no artifact at {path}")
     raise BrokenArtifact(path, f"another writer replaced it {attempts} times while it was read")
