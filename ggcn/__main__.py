@@ -18,7 +18,6 @@ import argparse
 import ast
 import os
 import sys
-import tempfile
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -98,11 +97,11 @@ def data_folder(data_root: str | Path) -> Path:
 
 def out_folder(out: str | Path) -> Path:
     """``--out``, created if needed; it must be a folder this process can write to."""
+    from .train import ensure_writable
+
     folder = Path(out).expanduser()
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        ensure_writable(folder)
     except OSError as err:
         blocker = next((p for p in (folder, *folder.parents) if p.is_file()), None)
         problem = f"{blocker} is a file, not a folder" if blocker else err.strerror or str(err)

@@ -43,6 +43,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .train import ensure_writable
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "ggcn"
 NOTEBOOKS = REPO / "notebooks"
@@ -182,10 +184,9 @@ def _to_numpy(arrays: dict[str, Any]) -> dict[str, np.ndarray]:
 # ---------------------------------------------------------------- writing
 
 def check_writable(folder: Path) -> None:
-    """Create ``folder`` and a scratch folder in it, or raise :class:`UnwritableArtifacts` saying what to do."""
+    """Create ``folder`` and check it takes a file, or raise :class:`UnwritableArtifacts` saying what to do."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        os.rmdir(tempfile.mkdtemp(prefix=TMP, dir=folder))
+        ensure_writable(folder)
     except OSError as err:
         where = f"{ROOT_ENV}={os.environ[ROOT_ENV]}" if ROOT_ENV in os.environ else f"{ROOT_ENV} is not set"
         raise UnwritableArtifacts(

@@ -297,20 +297,24 @@ def _check_fits(model: Model, shape: tuple[int, ...]) -> None:
                          "(the loaders' size= argument) or build the model for the data's size")
 
 
+def ensure_writable(folder: Path) -> None:
+    """Create ``folder`` and a scratch file in it; the ``OSError`` of a folder that cannot be written
+    propagates, so callers fail before any work rather than at their first save."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=folder):
+        pass
+
+
 def _check_writable(folder: Path) -> None:
-    """Fail now, not at the first save hours later, when checkpoints cannot be written to ``folder``."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        ensure_writable(folder)
     except OSError as err:
         raise PermissionError(f"cannot write checkpoints to {folder} ({err.strerror or err}); "
                               "pass a checkpoint_dir you can write to") from err
 
 
-def _trouble(stats: dict[str, Tensor], model: Model) -> str | None:
+def _trouble(values: dict[str, float], model: Model) -> str | None:
     """Why this iteration's values mean the run diverged, or ``None`` when they are healthy."""
-    values = {k: float(v) for k, v in stats.items()}
     bad = {k: v for k, v in values.items() if not math.isfinite(v) or abs(v) > BLOWUP}
     if bad:
         return f"non-finite or exploding values {bad}"
@@ -325,7 +329,8 @@ def _trouble(stats: dict[str, Tensor], model: Model) -> str | None:
 def _diverged(it: int, why: str, ckpt: Path, good_iteration: int) -> DivergenceError:
     return DivergenceError(
         f"training diverged at iteration {it}: {why}. The last good state (iteration {good_iteration}, before the "
-        f"bad step: an iteration's values show the update made before it) is saved in {ckpt}. To carry on more gently, build the same model with a smaller learning rate "
+        f"bad step: an iteration's values show the update made before it) is saved in {ckpt}. To carry on more "
+        "gently, build the same model with a smaller learning rate "
         "or Langevin step, or a gradient clip (e.g. build_model(..., lr=..., step_size=..., grad_clip=...)), and call "
         f"train(model, data, iterations, resume='{ckpt}'): the model as built sets those settings, the checkpoint "
         "its weights, moments, particles and random state.",
@@ -388,11 +393,12 @@ def train(
         batch = [b.to(device) for b in next(batches)]
         if it == start:
             _check_fits(model, tuple(batch[0].shape))
-        if batch[0].is_floating_point() and not torch.isfinite(batch[0]).all():
+        if not isinstance(data, Tensor) and batch[0].is_floating_point() and not torch.isfinite(batch[0]).all():
             raise ValueError(f"the batch of iteration {it} contains NaN or inf pixels; clean the data "
                              "(this is not a divergence of training)")
         stats = model.step(*batch)
-        why = _trouble(stats, model)
+        record = {k: float(v) for k, v in stats.items()}
+        why = _trouble(record, model)
         if why is not None:
             folder = Path(checkpoint_dir) if checkpoint_dir else Path(tempfile.mkdtemp(prefix="ggcn-diverged-"))
             good = starts[0]
@@ -400,7 +406,6 @@ def train(
                                    History(history.records[: good["iteration"]]),
                                    good["rng"], good["batches"])
             raise _diverged(it, why, ckpt, good["iteration"])
-        record = {k: float(v) for k, v in stats.items()}
         record["iteration"] = it
         for cb in callbacks:
             record.update(cb(it, model, batch[0]) or {})
