@@ -5,7 +5,7 @@
 
 Sampling: a GGCN+AMS model draws a batch with one generator pass, or with the generator pass
 followed by 100 Langevin steps of its synthesizer (the paper's Fig. 9 comparison). Training:
-the mean time of one learning iteration of each variant through ``ggcn.train.train`` (which
+the mean time of one learning iteration of each variant through ``ggcn.core.train.train`` (which
 includes its divergence guard), averaged over whole k = 4 cycles after a warm-up cycle. Timing
 does not depend on the pixel values, so the data are uniform noise in [−1, 1].
 """
@@ -19,8 +19,8 @@ import time
 import torch  # noqa: E402
 
 from ggcn.config import get_profile, resolve_device  # noqa: E402
-from ggcn.cooperative import NAMES, build, example_index  # noqa: E402
-from ggcn.train import train  # noqa: E402
+from ggcn.models.cooperative import NAMES, build, example_index  # noqa: E402
+from ggcn.core.train import train  # noqa: E402
 
 
 def seconds(fn, repeats: int, device: str) -> float:

@@ -22,9 +22,9 @@ from pathlib import Path
 CHILD = r"""
 import sys, torch
 from pathlib import Path
-import ggcn.train as T
+import ggcn.core.train as T
 from ggcn.config import get_profile
-from ggcn.models import build_model
+from ggcn.models.registry import build_model
 
 folder = Path(sys.argv[1])
 model = build_model("gcn", get_profile("smoke", width=256, langevin_steps=1), channels=1, image_size=16)
@@ -43,7 +43,7 @@ T.train(model, x, 10**6, batch_size=16, checkpoint_dir=folder, checkpoint_every=
 
 def good_checkpoints(folder: Path) -> tuple[int, list[str]]:
     """How many ``iter_*.pt`` load, and the names of those that do not."""
-    from ggcn.train import load_checkpoint
+    from ggcn.core.train import load_checkpoint
 
     ok, broken = 0, []
     for path in sorted(folder.glob("iter_*.pt")):

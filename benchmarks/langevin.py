@@ -2,7 +2,7 @@
 
 Prints, for the GCN ConvNet at 32×32 and 64×64 (batch 100):
 
-* Langevin steps/s of ``ggcn.langevin.langevin`` and of a bare autograd loop on the same net,
+* Langevin steps/s of ``ggcn.core.langevin.langevin`` and of a bare autograd loop on the same net,
 * GFLOP per step (forward + input gradient, counted by ``FlopCounterMode``) and GFLOP/s,
 * the ratio ours / bare (target ≥ 0.95: the sampler adds no measurable overhead),
 
@@ -30,8 +30,8 @@ from torch import Tensor, nn  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from ggcn.langevin import LangevinConfig, frozen, langevin  # noqa: E402
-from ggcn.nets import ConvEnergy  # noqa: E402
+from ggcn.core.langevin import LangevinConfig, frozen, langevin  # noqa: E402
+from ggcn.models.nets import ConvEnergy  # noqa: E402
 
 BATCH = 100
 CFG = LangevinConfig(n_steps=1, step_size=0.01, sigma=1.0)  # the paper's δ; σ = 1
@@ -40,9 +40,9 @@ RSS_TARGET_GB = 2.0
 
 SMOKE_RUN = """
 from ggcn.config import get_profile
-from ggcn.data import lfw_faces
-from ggcn.models import build_model
-from ggcn.train import train
+from ggcn.measure.data import lfw_faces
+from ggcn.models.registry import build_model
+from ggcn.core.train import train
 p = get_profile("smoke")
 model = build_model("wgcn", p, channels=1)
 train(model, lfw_faces(p.image_size, p.n_images), p.iterations, batch_size=p.batch_size, seed=0)

@@ -4,9 +4,9 @@
                                                   [--datasets digits,faces,texture] [--jobs N]
 
 For each data set -- (a) sklearn's digits, (b) the LFW faces, (c) the brick texture -- the
-dataset's ruler (:mod:`ggcn.rulers`) is built and checked first (real > blurred > noise, flat,
+dataset's ruler (:mod:`ggcn.measure.rulers`) is built and checked first (real > blurred > noise, flat,
 mean), then each model is trained on the ruler's training images with its recipe
-(:func:`ggcn.config.recipe`) through :func:`ggcn.learning.fit_recipe`, one thread per model,
+(:func:`ggcn.config.recipe`) through :func:`ggcn.experiments.runs.fit_recipe`, one thread per model,
 and its samples are scored. Written to DIR:
 
 * ``samples.npz``: uint8 (N, C, H, W), 0 = black, 255 = white, keys ``<dataset>__<model>``;
@@ -38,9 +38,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from ggcn.config import get_profile, recipe  # noqa: E402
-from ggcn.experiments import to_uint8  # noqa: E402
-from ggcn.learning import draw, fit_recipe, shown, shows_chains  # noqa: E402
-from ggcn.rulers import Ruler, ruler_for  # noqa: E402
+from ggcn.experiments.rules import to_uint8  # noqa: E402
+from ggcn.experiments.runs import draw, fit_recipe, shown, shows_chains  # noqa: E402
+from ggcn.measure.rulers import Ruler, ruler_for  # noqa: E402
 
 MODELS = {
     "digits": ("frame", "wframe", "gcn", "wgcn", "wgcn-data", "wgcn-proximal", "mgcn", "wmgcn",
@@ -192,7 +192,7 @@ def grid(path: Path, ruler: Ruler, samples: dict[str, np.ndarray], per_row: int 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from ggcn.viz import image_grid, use_style
+    from ggcn.book.viz import image_grid, use_style
 
     use_style()
     panels = {"real (held out)": ruler.held_out[: per_row * rows]}

@@ -8,7 +8,7 @@ the chapter's ``parameters`` cell defines, and writes ``<out>/<NB>-<profile>.ipy
 is checked before a cell runs. The notebook is executed into a hidden partial file beside it and
 renamed into place only when every cell ran, so a failed run never replaces the last good one; it
 is kept as ``<out>/<NB>-<profile>.failed.ipynb`` (with the traceback) instead. Results of
-``teach``/``paper`` runs are also recorded under ``artifacts/`` (see :mod:`ggcn.book`), so the
+``teach``/``paper`` runs are also recorded under ``artifacts/`` (see :mod:`ggcn.book.artifacts`), so the
 next book build shows them. The book tools (papermill, jupytext) are imported only here, inside
 the command, so the package itself works without them.
 """
@@ -23,7 +23,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import PROFILES, Profile, get_profile
+from ggcn.config import PROFILES, Profile, get_profile
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 CHAPTER_GLOB = "[0-9][0-9]_*.md"
@@ -72,8 +72,8 @@ def chapter_parameters(notebook: Any) -> dict[str, Any]:
 
 def check_arguments(profile: str, device: str | None, seed: int | None) -> None:
     """Refuse (:class:`UsageError`) an unknown profile, a device this machine cannot run, or a bad seed."""
-    from .config import resolve_device
-    from .train import check_seed
+    from ggcn.config import resolve_device
+    from ggcn.core.train import check_seed
 
     try:
         get_profile(profile)
@@ -91,13 +91,13 @@ def data_folder(data_root: str | Path) -> Path:
     if not folder.is_dir():
         problem = "is a file, not a folder" if folder.exists() else "does not exist"
         raise UsageError(f"--data-root {data_root}: {folder} {problem}; pass the folder that holds the data sets "
-                         "(layout in ggcn/data.py) or leave --data-root out to use the offline sets")
+                         "(layout in ggcn/measure/data.py) or leave --data-root out to use the offline sets")
     return folder
 
 
 def out_folder(out: str | Path) -> Path:
     """``--out``, created if needed; it must be a folder this process can write to."""
-    from .train import ensure_writable
+    from ggcn.core.train import ensure_writable
 
     folder = Path(out).expanduser()
     try:
@@ -203,7 +203,7 @@ def _parser() -> argparse.ArgumentParser:
     chapter.add_argument("--device", default=None,
                          help="auto, cpu, cuda, cuda:N or mps, one this machine has (default: the chapter's)")
     chapter.add_argument("--seed", type=int, default=None, help="random seed in [0, 2**32) (default: the chapter's)")
-    chapter.add_argument("--data-root", default=None, help="folder holding the real data sets (see ggcn/data.py)")
+    chapter.add_argument("--data-root", default=None, help="folder holding the real data sets (see ggcn/measure/data.py)")
     chapter.add_argument("--out", default="runs", help="folder for the executed notebook (default: runs/)")
     commands.add_parser("profiles", help="print the run profiles")
     return parser

@@ -148,7 +148,7 @@ _SOURCES = {
     "ebm": "σ and δ from the piecewise-Gaussian argument (Xie et al. 2016) and CoopNets' σ ≪ pixel range; "
            "replay buffer of Du & Mordatch (2019); Adam β1 = 0.5 as in CoopNets; calibrated by "
            "benchmarks/sample_quality.py",
-    "jko": "λ in units of the Langevin time L·δ²/2 (ggcn.flows.weight_unit), chosen by a λ sweep",
+    "jko": "λ in units of the Langevin time L·δ²/2 (ggcn.core.rules.weight_unit), chosen by a λ sweep",
     "ggcn": "CoopNets (Xie et al. 2018): generator updated every iteration, Langevin revision from g(z); "
             "tanh output; fresh codes from N(0, I), where the code prior keeps the learned codes (codes drawn "
             "from a Gaussian fitted to the learned ones, a [reading], gave blurred samples on digits)",

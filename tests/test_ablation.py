@@ -7,11 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import ggcn.ablation as ab
-from ggcn import claims
+import ggcn.experiments.ablation as ab
+from ggcn.book import claims
 from ggcn.config import get_profile, recipe
-from ggcn.rulers import face_ruler
-from ggcn.tasks import latent_path
+from ggcn.measure.rulers import face_ruler
+from ggcn.models.masks import latent_path
 
 TINY = get_profile("smoke", image_size=8, batch_size=8, iterations=4, langevin_steps=2, width=8, z_dim=8)
 

@@ -1,5 +1,5 @@
 """The built book: it builds with warnings as errors, shows no tracebacks, and works in a real browser;
-and the artifacts that chapters record through :mod:`ggcn.book`.
+and the artifacts that chapters record through :mod:`ggcn.book.artifacts`.
 
 The build and browser tests are marked ``book`` (slowest); the artifact tests at the end are
 not marked and run in ``make test-fast``.
@@ -41,9 +41,9 @@ import numpy as np
 import pytest
 from book_layout import REPO, toc_pages
 
-from ggcn import book
+from ggcn.book import artifacts as book
 from ggcn.__main__ import available_chapters
-from ggcn.book import (BrokenArtifact, UnwritableArtifacts, artifact_folder, code_hashes, load_artifact, load_or_run,
+from ggcn.book.artifacts import (BrokenArtifact, UnwritableArtifacts, artifact_folder, code_hashes, load_artifact, load_or_run,
                        manifest, recorded, run_key, save_artifact)
 
 MATHJAX = REPO / "_vendor" / "mathjax" / "tex-mml-chtml.js"
@@ -266,7 +266,7 @@ def assert_not_blank(png: Path) -> None:
     assert max(histogram) < 0.98 * sum(histogram), f"screenshot {png} is (nearly) one colour"
 
 
-# ---------------------------------------------------------------- artifacts (ggcn.book)
+# ---------------------------------------------------------------- artifacts (ggcn.book.artifacts)
 
 PARAMS = {"profile": "teach", "seed": 0, "device": "cpu", "data_root": None, "size": 16}
 CHAPTER = "01_demo"
@@ -356,7 +356,7 @@ def test_a_broken_recorded_artifact_is_rerun_and_replaced(artifacts, damage, cap
     runs = Runs()
     folder = load_or_run(CHAPTER, PARAMS, runs, device="cpu").path
     damage(folder)
-    with caplog.at_level(logging.WARNING, logger="ggcn.book"):
+    with caplog.at_level(logging.WARNING, logger="ggcn.book.artifacts"):
         rerun = load_or_run(CHAPTER, PARAMS, runs, device="cpu")
     assert runs.calls == 2 and not rerun.loaded
     assert str(folder) in caplog.text and "rerunning" in caplog.text
@@ -398,7 +398,7 @@ def test_a_recording_by_other_code_is_rerun_and_the_log_says_how_to_accept_it(ar
     runs = Runs()
     load_or_run(CHAPTER, PARAMS, runs, device="cpu")
     edit_code(artifacts, part)
-    with caplog.at_level(logging.WARNING, logger="ggcn.book"):
+    with caplog.at_level(logging.WARNING, logger="ggcn.book.artifacts"):
         result = load_or_run(CHAPTER, PARAMS, runs, device="cpu")
     assert runs.calls == 2 and not result.loaded
     assert "other code" in caplog.text and "GGCN_ACCEPT_RECORDED=1" in caplog.text
@@ -482,7 +482,7 @@ def test_recorded_lists_the_complete_artifacts_of_a_chapter_newest_first(artifac
     DAMAGE["empty arrays"](broken)
     (artifacts / CHAPTER / "teach" / ".tmp-being-written").mkdir()
 
-    with caplog.at_level(logging.WARNING, logger="ggcn.book"):
+    with caplog.at_level(logging.WARNING, logger="ggcn.book.artifacts"):
         found = recorded(CHAPTER, "teach")
     assert [r.metrics["seed"] for r in found] == [3, 1]
     assert all(r.loaded and not r.other_code for r in found)

@@ -3,8 +3,9 @@ import json
 
 import pytest
 
-from ggcn import book, claims
-from ggcn.book import artifact_folder, manifest, save_artifact
+from ggcn.book import artifacts as book
+from ggcn.book import claims
+from ggcn.book.artifacts import artifact_folder, manifest, save_artifact
 
 CREATED = "2026-01-01T00:00:00Z"
 

@@ -92,7 +92,7 @@ def test_unknown_device_raises():
 # ---------------------------------------------------------------------------- recipes
 
 from ggcn.config import FAMILIES, RECIPES, SMOKE_ITERATIONS, recipe  # noqa: E402
-from ggcn.models import FAMILY, MODELS, build_model  # noqa: E402
+from ggcn.models.registry import FAMILY, MODELS, build_model  # noqa: E402
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -6,18 +6,18 @@ import io
 import pytest
 import torch
 
-import ggcn.cooperative as coop
-import ggcn.langevin
+import ggcn.models.cooperative as coop
+import ggcn.core.langevin
 from ggcn.config import get_profile
-from ggcn.data import digits
-from ggcn.flows import JKORule, KLRule
-from ggcn.generators import DeconvGenerator, build_generator
-from ggcn.models import FAMILY, build_model
-from ggcn.multigrid import NAMES as MULTIGRID_NAMES
-from ggcn.dcgan import NAMES as DCGAN_NAMES
-from ggcn.proxy import fit_proxy, label_accuracy
-from ggcn.tasks import interpolate, latent_path
-from ggcn.train import train
+from ggcn.measure.data import digits
+from ggcn.core.rules import JKORule, KLRule
+from ggcn.models.generators import DeconvGenerator, build_generator
+from ggcn.models.registry import FAMILY, build_model
+from ggcn.models.multigrid import NAMES as MULTIGRID_NAMES
+from ggcn.models.dcgan import NAMES as DCGAN_NAMES
+from ggcn.measure.proxy import fit_proxy, label_accuracy
+from ggcn.models.masks import interpolate, latent_path
+from ggcn.core.train import train
 
 PROFILE = get_profile("smoke", langevin_steps=3, width=8, z_dim=8)
 VARIANT_CASES = [(name, cond) for name in coop.NAMES for cond in (False, True)]
@@ -83,7 +83,7 @@ def test_ams_sampling_is_one_pass_without_langevin(monkeypatch, data):
         raise AssertionError("Langevin was called")
 
     monkeypatch.setattr(coop, "langevin", forbidden)
-    monkeypatch.setattr(ggcn.langevin, "langevin", forbidden)
+    monkeypatch.setattr(ggcn.core.langevin, "langevin", forbidden)
     assert ams.sample(6).shape == (6, 1, 8, 8)
     with pytest.raises(AssertionError, match="Langevin was called"):
         revised.sample(6)

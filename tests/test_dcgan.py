@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from ggcn.config import get_profile
-from ggcn.data import digits
-from ggcn.dcgan import DCGAN, build
-from ggcn.generators import DCGANDiscriminator, DCGANGenerator
-from ggcn.models import build_model
-from ggcn.train import train
+from ggcn.measure.data import digits
+from ggcn.models.dcgan import DCGAN, build
+from ggcn.models.generators import DCGANDiscriminator, DCGANGenerator
+from ggcn.models.registry import build_model
+from ggcn.core.train import train
 
 PROFILE = get_profile("smoke", width=16, z_dim=16)
 

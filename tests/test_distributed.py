@@ -1,4 +1,4 @@
-"""ggcn.distributed: two gloo processes on the CPU train wGCN with the unchanged training loop."""
+"""ggcn.core.distributed: two gloo processes on the CPU train wGCN with the unchanged training loop."""
 from __future__ import annotations
 
 import os
@@ -11,9 +11,9 @@ import torch
 import torch.multiprocessing as mp
 
 from ggcn.config import get_profile
-from ggcn.distributed import distribute, init_from_env, main_only, mean_over_ranks, rank_seed, shutdown
-from ggcn.models import build_model
-from ggcn.train import load_checkpoint, train
+from ggcn.core.distributed import distribute, init_from_env, main_only, mean_over_ranks, rank_seed, shutdown
+from ggcn.models.registry import build_model
+from ggcn.core.train import load_checkpoint, train
 
 WORLD = 2
 ITERATIONS = 3
@@ -103,7 +103,7 @@ def test_init_from_env_outside_torchrun_says_how_to_launch(monkeypatch):
 
 
 def test_distribute_needs_a_process_group():
-    from ggcn.distributed import DistContext
+    from ggcn.core.distributed import DistContext
 
     with pytest.raises(RuntimeError, match="init_from_env"):
         distribute(build_model("wgcn", get_profile("smoke"), channels=1), DistContext(0, 1, 0, "cpu", "gloo"))

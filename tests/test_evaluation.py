@@ -1,4 +1,4 @@
-"""ggcn.evaluation: FID on any feature network, the Inception path offline, SSIM/PSNR/MSE."""
+"""ggcn.measure.evaluation: FID on any feature network, the Inception path offline, SSIM/PSNR/MSE."""
 from __future__ import annotations
 
 import hashlib
@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from ggcn.data import digits
-from ggcn.evaluation import (
+from ggcn.measure.data import digits
+from ggcn.measure.evaluation import (
     WEIGHTS_ENV,
     InceptionUnavailable,
     fid_with_features,

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from ggcn import config
 from ggcn.config import get_profile, recipe
-from ggcn.experiments import (
+from ggcn.experiments.rules import (
     CURVES, REGIMES, Comparison, base_settings, claim_verdict, compare_regimes, compare_rules, from_uint8,
     grid_settings, regime, record_claims, run_one, seed_summary, to_uint8,
 )
@@ -175,7 +175,7 @@ def test_record_claims_reads_verdicts_off_the_runs():
     wGCN holds → Fig. 4 reproduced; if GCN does not blow up the regime did not test the claim."""
     from types import SimpleNamespace
 
-    from ggcn import claims
+    from ggcn.book import claims
 
     def comparison(gcn, wgcn):
         return SimpleNamespace(curves_at=lambda: {"gcn": np.full((1, 8), gcn), "wgcn": np.full((1, 8), wgcn)})

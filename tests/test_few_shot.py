@@ -3,10 +3,10 @@ and noise, and every model of the paper's Fig. 10 trained by the one loop."""
 import pytest
 import torch
 
-from ggcn import few_shot
+from ggcn.experiments import few_shot
 from ggcn.config import get_profile, recipe
-from ggcn.data import photo
-from ggcn.proxy import fit_proxy
+from ggcn.measure.data import photo
+from ggcn.measure.proxy import fit_proxy
 
 PROFILE = get_profile("smoke", width=8, z_dim=8, batch_size=8, langevin_steps=3, iterations=3)
 SIZE = 8

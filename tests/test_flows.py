@@ -1,4 +1,4 @@
-"""Learning rules (ggcn.flows): the KL rule and the JKO (Wasserstein) rule of wGCN.
+"""Learning rules (ggcn.core.rules): the KL rule and the JKO (Wasserstein) rule of wGCN.
 
 KL:  loss = −[mean f(X_obs) − mean f(X~)].
 JKO: loss = KL loss + (λ/2) mean ||∇_x f(x^)||²,  x^ = ε X~ + (1 − ε) X_ref,  ε ~ U[0, 1],
@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from ggcn.config import get_profile
-from ggcn.flows import READINGS, JKORule, KLRule, make_rule, weight_unit
-from ggcn.models import build_model
-from ggcn.nets import ConvEnergy
+from ggcn.core.rules import READINGS, JKORule, KLRule, make_rule, weight_unit
+from ggcn.models.registry import build_model
+from ggcn.models.nets import ConvEnergy
 
 
 def batches(seed: int = 0, n: int = 6, size: int = 8):

@@ -5,14 +5,15 @@ import io
 import pytest
 import torch
 
-import ggcn.cooperative as coop
-import ggcn.langevin
-from ggcn import inpainting, tasks
+import ggcn.models.cooperative as coop
+import ggcn.core.langevin
+from ggcn.models import inpainting
+from ggcn.models import masks as tasks
 from ggcn.config import get_profile, recipe
-from ggcn.flows import weight_unit
-from ggcn.data import lfw_faces
-from ggcn.flows import JKORule
-from ggcn.train import train
+from ggcn.core.rules import weight_unit
+from ggcn.measure.data import lfw_faces
+from ggcn.core.rules import JKORule
+from ggcn.core.train import train
 
 PROFILE = get_profile("smoke", width=8, z_dim=8, batch_size=8)
 SIZE = 16
@@ -106,7 +107,7 @@ def test_it_learns_in_the_one_training_loop_with_fresh_masks_and_no_langevin(fac
         raise AssertionError("Langevin was called")
 
     monkeypatch.setattr(coop, "langevin", forbidden)
-    monkeypatch.setattr(ggcn.langevin, "langevin", forbidden)
+    monkeypatch.setattr(ggcn.core.langevin, "langevin", forbidden)
     model = make()
     energy, gen, codes = params(model.energy), params(model.generator), model.codes.detach().clone()
     history = train(model, faces, 8, batch_size=8, labels=coop.example_index(faces), seed=0)

@@ -1,4 +1,4 @@
-"""The Langevin sampler and the particle initialisers (ggcn.langevin).
+"""The Langevin sampler and the particle initialisers (ggcn.core.langevin).
 
 The update under test is  x ← x − (δ²/2)(x/σ² − ∇f(x)) + δ ε  on p ∝ exp(f) N(0, σ²I).
 """
@@ -9,7 +9,7 @@ import torch
 from scipy import stats
 from torch import nn
 
-from ggcn.langevin import (
+from ggcn.core.langevin import (
     LangevinConfig,
     NoiseInit,
     PersistentChains,
@@ -18,7 +18,7 @@ from ggcn.langevin import (
     langevin,
     uniform_noise,
 )
-from ggcn.nets import ConvEnergy
+from ggcn.models.nets import ConvEnergy
 
 
 def linear_energy(w: torch.Tensor):

@@ -1,4 +1,4 @@
-"""Training by recipe (ggcn.learning): CPU seconds, time-to-quality, fresh samples -- and every recipe learns.
+"""Training by recipe (ggcn.experiments.runs): CPU seconds, time-to-quality, fresh samples -- and every recipe learns.
 
 Each recipe of :mod:`ggcn.config` must *learn something* on a tiny problem: after a few dozen
 iterations its fresh samples are closer to the data, on the family's validated ruler, than the
@@ -7,12 +7,12 @@ samples of the untrained model.
 import pytest
 import torch
 
-from ggcn import data
+from ggcn.measure import data
 from ggcn.config import get_profile, recipe
-from ggcn.learning import draw, fit_recipe, shown
-from ggcn.models import build_model
-from ggcn.multigrid import MultiGridModel, down
-from ggcn.rulers import digit_ruler, face_ruler, texture_ruler
+from ggcn.experiments.runs import draw, fit_recipe, shown
+from ggcn.models.registry import build_model
+from ggcn.models.multigrid import MultiGridModel, down
+from ggcn.measure.rulers import digit_ruler, face_ruler, texture_ruler
 
 TEACH = get_profile("teach")
 
@@ -24,8 +24,8 @@ def digits8():
 
 def tiny(name: str, family: str, x: torch.Tensor, iterations: int, seed: int = 0, **extra):
     """The recipe's model on ``x`` with the recipe's settings, ``iterations`` iterations of ``train``."""
-    from ggcn.cooperative import example_index
-    from ggcn.train import train
+    from ggcn.models.cooperative import example_index
+    from ggcn.core.train import train
 
     torch.manual_seed(seed)
     options = {"n_examples": len(x)} if name.startswith("ggcn") else {}

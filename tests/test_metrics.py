@@ -1,8 +1,8 @@
-"""Response distance (ggcn.metrics): D = Σ_k |mean F_k(obs) − mean F_k(syn)|."""
+"""Response distance (ggcn.measure.metrics): D = Σ_k |mean F_k(obs) − mean F_k(syn)|."""
 import pytest
 import torch
 
-from ggcn.metrics import fixed_responses, response_distance, response_distance_callback
+from ggcn.measure.metrics import fixed_responses, response_distance, response_distance_callback
 
 
 def images(seed: int, n: int = 6, channels: int = 3, shift: float = 0.0) -> torch.Tensor:

@@ -1,12 +1,12 @@
-"""Models (ggcn.models) and the energies they are built from (ggcn.nets)."""
+"""Models (ggcn.models.registry) and the energies they are built from (ggcn.models.nets)."""
 import pytest
 import torch
 
 from ggcn.config import get_profile
-from ggcn.flows import JKORule, KLRule
-from ggcn.langevin import NoiseInit, PersistentChains, ReplayBuffer
-from ggcn.models import MODELS, build_model
-from ggcn.nets import VGG16_FILE, ConvEnergy, FrameEnergy, vgg16_filters
+from ggcn.core.rules import JKORule, KLRule
+from ggcn.core.langevin import NoiseInit, PersistentChains, ReplayBuffer
+from ggcn.models.registry import MODELS, build_model
+from ggcn.models.nets import VGG16_FILE, ConvEnergy, FrameEnergy, vgg16_filters
 
 SMOKE = get_profile("smoke", langevin_steps=2)
 

@@ -6,13 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import ggcn.multigrid as mg
+import ggcn.models.multigrid as mg
 from ggcn.config import get_profile
-from ggcn.data import digits
-from ggcn.flows import JKORule, KLRule
-from ggcn.models import build_model
-from ggcn.nets import ConvEnergy
-from ggcn.train import train
+from ggcn.measure.data import digits
+from ggcn.core.rules import JKORule, KLRule
+from ggcn.models.registry import build_model
+from ggcn.models.nets import ConvEnergy
+from ggcn.core.train import train
 
 PROFILE = get_profile("smoke", langevin_steps=3, width=8)
 

@@ -1,10 +1,10 @@
-"""Energy networks (ggcn.nets): every energy maps (B, ...) to (B,)."""
+"""Energy networks (ggcn.models.nets): every energy maps (B, ...) to (B,)."""
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ggcn.nets import LEAKY_SLOPE, ConvEnergy, FilterBank, FrameEnergy, MLPEnergy, gabor_dog_bank
+from ggcn.models.nets import LEAKY_SLOPE, ConvEnergy, FilterBank, FrameEnergy, MLPEnergy, gabor_dog_bank
 
 
 @pytest.mark.parametrize(("size", "widths"), [(8, [5]), (16, [5, 10]), (32, [5, 10, 20]), (64, [5, 10, 20, 40]),

@@ -45,7 +45,7 @@ def test_papermill_injects_the_parameters_and_the_run_records_them(tmp_path, mon
     assert all(cell.execution_count is not None for cell in cells)
     assert not [out for cell in cells for out in cell.outputs if out.output_type == "error"]
     manifests = list((tmp_path / "artifacts").rglob("manifest.json"))
-    assert manifests, "the chapter recorded no run: send experiments through ggcn.book.load_or_run"
+    assert manifests, "the chapter recorded no run: send experiments through ggcn.book.artifacts.load_or_run"
     recorded = json.loads(manifests[0].read_text())
     assert recorded["seed"] == SEED and recorded["parameters"]["profile"] == "smoke"
     assert manifests[0].is_relative_to(tmp_path / "artifacts" / CHAPTER.stem / "smoke")

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from ggcn import data, particles
-from ggcn.langevin import LangevinConfig, langevin
-from ggcn.particles import Gaussian1D
+from ggcn.measure import data
+from ggcn.experiments import particle_world as particles
+from ggcn.core.langevin import LangevinConfig, langevin
+from ggcn.experiments.particle_world import Gaussian1D
 
 
 def test_mixture_energy_is_minus_log_mixture_density():

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from ggcn.data import digits, lfw_faces
-from ggcn.proxy import ProxyAutoencoder, ProxyClassifier, fit_proxy, label_accuracy, proxy_fid
+from ggcn.measure.data import digits, lfw_faces
+from ggcn.measure.proxy import ProxyAutoencoder, ProxyClassifier, fit_proxy, label_accuracy, proxy_fid
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,15 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ggcn import data, evaluation, quality
-from ggcn.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, VERDICTS
+from ggcn.measure import data
+from ggcn.measure import evaluation
+from ggcn.experiments import quality
+from ggcn.book.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, VERDICTS
 from ggcn.config import get_profile, recipe
-from ggcn.cooperative import GGCN
-from ggcn.learning import shown
-from ggcn.models import EnergyModel
-from ggcn.rulers import digit_ruler
+from ggcn.models.cooperative import GGCN
+from ggcn.experiments.runs import shown
+from ggcn.models.registry import EnergyModel
+from ggcn.measure.rulers import digit_ruler
 
 TINY = get_profile("smoke", batch_size=8, width=4, n_seeds=2, n_images=8, z_dim=4)
 PLAN = replace(

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from ggcn import rulers
-from ggcn.rulers import REQUIRED_ROWS, digit_ruler, face_ruler, ruler_for, texture_ruler
+from ggcn.measure import rulers
+from ggcn.measure.rulers import REQUIRED_ROWS, digit_ruler, face_ruler, ruler_for, texture_ruler
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from ggcn import tasks
-from ggcn.proxy import fit_proxy
+from ggcn.models import masks as tasks
+from ggcn.measure.proxy import fit_proxy
 
 
 def seeded(seed=0):

@@ -1,4 +1,4 @@
-"""The training loop (ggcn.train): resume, checkpoints, the divergence guard, and learning itself."""
+"""The training loop (ggcn.core.train): resume, checkpoints, the divergence guard, and learning itself."""
 import tempfile
 
 import pytest
@@ -6,13 +6,13 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from ggcn.config import get_profile
-from ggcn.data import texture
-from ggcn.flows import KLRule
-from ggcn.langevin import LangevinConfig, PersistentChains, uniform_noise
-from ggcn.metrics import fixed_responses, response_distance, response_distance_callback
-from ggcn.models import EnergyModel, build_model
-from ggcn.nets import ConvEnergy
-from ggcn.train import DivergenceError, History, load_checkpoint, save_checkpoint, train
+from ggcn.measure.data import texture
+from ggcn.core.rules import KLRule
+from ggcn.core.langevin import LangevinConfig, PersistentChains, uniform_noise
+from ggcn.measure.metrics import fixed_responses, response_distance, response_distance_callback
+from ggcn.models.registry import EnergyModel, build_model
+from ggcn.models.nets import ConvEnergy
+from ggcn.core.train import DivergenceError, History, load_checkpoint, save_checkpoint, train
 
 SIZE = 8
 

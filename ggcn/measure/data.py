@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from .train import check_seed
+from ggcn.core.train import check_seed
 
 TEXTURES = ("brick", "grass", "gravel")
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field")

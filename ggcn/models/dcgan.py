@@ -6,7 +6,7 @@ A generator G(z), z ~ N(0, I), and a discriminator D(x) (a logit) play the non-s
     G maximises  mean log σ(D(G(z))),
 
 each with Adam (lr 2·10⁻⁴, β₁ = 0.5), one update each per iteration. Same data pipeline as the
-other models: images in [−1, 1], a tanh output. The networks live in :mod:`ggcn.generators`.
+other models: images in [−1, 1], a tanh output. The networks live in :mod:`ggcn.models.generators`.
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import Profile, image_side
-from .generators import DCGANDiscriminator, DCGANGenerator
+from ggcn.config import Profile, image_side
+from ggcn.models.generators import DCGANDiscriminator, DCGANGenerator
 
 DCGAN_NAME = "dcgan"
 NAMES = (DCGAN_NAME,)

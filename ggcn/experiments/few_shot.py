@@ -15,7 +15,7 @@ makes samples close to one image each and no variety beyond them. Three numbers,
   is sampled);
 * diversity -- the mean RMS difference over all pairs of samples (0 when every sample is the same);
 * proxy FID -- the Fréchet distance between proxy features of samples and training images
-  (:mod:`ggcn.proxy`; a ranking on these data only, not comparable with any published FID).
+  (:mod:`ggcn.measure.proxy`; a ranking on these data only, not comparable with any published FID).
 
 For reference, the same two distances among the k training images themselves
 (:func:`reference_scores`): a sampler that reproduces them exactly has nearest distance 0 and
@@ -28,13 +28,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .config import Profile
-from .cooperative import NAMES as GGCN_NAMES
-from .cooperative import example_index
-from .dcgan import DCGAN_NAME
-from .models import MODELS, build_model
-from .proxy import proxy_fid
-from .train import train
+from ggcn.config import Profile
+from ggcn.models.cooperative import NAMES as GGCN_NAMES
+from ggcn.models.cooperative import example_index
+from ggcn.models.dcgan import DCGAN_NAME
+from ggcn.models.registry import MODELS, build_model
+from ggcn.measure.proxy import proxy_fid
+from ggcn.core.train import train
 
 FEW_SHOT_MODELS = ("wframe", "wgcn", "ggcn", "dcgan")  # the paper's Fig. 10
 ENERGY_MODELS = ("wframe", "wgcn", "ggcn")
@@ -114,7 +114,7 @@ def train_few_shot(
     Samples: FRAME/GCN models give their persistent chains X~ (as Xie et al. show them); a GGCN draws
     fresh codes and runs its sampler (L Langevin steps, or one pass with AMS); DCGAN one generator
     pass. ``n_samples`` defaults to the batch size (the number of chains). ``overrides`` go to
-    :func:`ggcn.models.build_model`.
+    :func:`ggcn.models.registry.build_model`.
     """
     if name not in TRAINABLE:
         raise ValueError(f"unknown model {name!r}; choose one of {FEW_SHOT_MODELS} (or {TRAINABLE})")

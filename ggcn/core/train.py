@@ -1,7 +1,7 @@
 """The one training loop: seeds, batches, callbacks, checkpoints, resume, divergence guard.
 
 Any model with ``step(x[, y]) -> dict``, ``state_dict()``, ``load_state_dict()`` and a
-``particles`` attribute trains here. A model built by :func:`ggcn.models.build_model` also
+``particles`` attribute trains here. A model built by :func:`ggcn.models.registry.build_model` also
 carries an ``identity`` (name, shapes, options) that its checkpoints store and resume checks.
 """
 from __future__ import annotations
@@ -151,13 +151,13 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise IsADirectoryError(f"checkpoint {path} is a folder, not a file ({hint}); pass one file, e.g. "
                                 f"{path / (found[-1] if found else 'last_good.pt')}")
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist; pass the path of a file written by ggcn.train")
+        raise FileNotFoundError(f"checkpoint {path} does not exist; pass the path of a file written by ggcn.core.train")
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:
         raise ValueError(f"checkpoint {path} could not be read ({err}); it is corrupt or not a torch file") from err
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a ggcn checkpoint (expected format {FORMAT!r}); was it written by ggcn.train?")
+        raise ValueError(f"{path} is not a ggcn checkpoint (expected format {FORMAT!r}); was it written by ggcn.core.train?")
     return state
 
 

@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .nets import LEAKY_SLOPE
-from .train import train
+from ggcn.models.nets import LEAKY_SLOPE
+from ggcn.core.train import train
 
 
 class _Trunk(nn.Module):
@@ -81,7 +81,7 @@ class ProxyAutoencoder(nn.Module):
 
 
 class ProxyLearner:
-    """Adam on the proxy network's own loss; a model for :func:`ggcn.train.train` (no particles)."""
+    """Adam on the proxy network's own loss; a model for :func:`ggcn.core.train.train` (no particles)."""
 
     def __init__(self, net: nn.Module, lr: float = 3e-3):
         self.net = net

@@ -33,11 +33,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import data
-from .evaluation import _kernel, check_images
-from .nets import gabor_dog_bank
-from .proxy import ProxyLearner, label_accuracy
-from .train import train
+from ggcn.measure import data
+from ggcn.measure.evaluation import _kernel, check_images
+from ggcn.models.nets import gabor_dog_bank
+from ggcn.measure.proxy import ProxyLearner, label_accuracy
+from ggcn.core.train import train
 
 REQUIRED_ROWS = ("real", "blurred", "noise", "flat", "mean")
 FAMILIES = ("digits", "faces", "texture")
@@ -61,7 +61,7 @@ def blur(x: Tensor, sigma: float) -> Tensor:
 
 
 def filter_responses(x: Tensor) -> Tensor:
-    """The 18 Gabor/DoG filters of :func:`ggcn.nets.gabor_dog_bank` on grey ``x``, reflected borders."""
+    """The 18 Gabor/DoG filters of :func:`ggcn.models.nets.gabor_dog_bank` on grey ``x``, reflected borders."""
     bank = gabor_dog_bank()
     pad = bank.shape[-1] // 2
     return F.conv2d(F.pad(x, (pad,) * 4, mode="reflect"), bank)
@@ -420,7 +420,7 @@ class TextureRuler(Ruler):
 
 def texture_ruler(name: str = "brick", size: int = 32, seed: int = 0, *, n_train: int = 64, n_rows: int = 16,
                   n_spread: int = 8, blur_sigma: float = 1.0) -> TextureRuler:
-    """Crops of a skimage texture (:func:`ggcn.data.texture`): ``n_train`` training crops (crop seed ``seed``),
+    """Crops of a skimage texture (:func:`ggcn.measure.data.texture`): ``n_train`` training crops (crop seed ``seed``),
     ``n_rows`` held-out crops (seed+1). ``blur_sigma`` is 1 px at every size."""
     if size < 16:
         raise ValueError(f"the texture ruler needs crops of at least 16×16 pixels (32 recommended); got {size!r}")

@@ -1,16 +1,16 @@
 """The GGCN ablation (the paper's Fig. 6), amortized vs Langevin sampling (Fig. 9) and latent
 interpolation (Fig. 12), as runners over the package's models and its one training loop.
 
-Every run is ``build_model(name)`` + :func:`ggcn.train.train` for the same number of
+Every run is ``build_model(name)`` + :func:`ggcn.core.train.train` for the same number of
 *synthesizer iterations* (learning iterations of the finest-grid energy f_θ; MGCN updates every
 grid once per iteration, GGCN its generator once every k); pass ``family="faces"`` to build every
 model with its recipe. Samples are then scored against the training images of a face ruler
-(:func:`ggcn.rulers.face_ruler`) by :class:`Scorer`:
+(:func:`ggcn.measure.rulers.face_ruler`) by :class:`Scorer`:
 
 * **KID** -- the face ruler's kernel inception distance on fixed features (coarse pixels and
   Gabor/DoG energies), lower is better; the ruler's reference rows (held-out, blurred, noise, flat,
   mean, non-faces, training faces) give it a scale. Not comparable with Inception KID values.
-* **response distance** on the fixed Gabor/DoG bank (:mod:`ggcn.metrics`),
+* **response distance** on the fixed Gabor/DoG bank (:mod:`ggcn.measure.metrics`),
   D = Σ_k |mean_obs F_k − mean_syn F_k|.
 * **flat-patch excess** -- a measurable stand-in for the paper's "grey spots": the fraction of
   p×p patches whose pixel standard deviation is below τ, minus the same fraction in the data,
@@ -33,16 +33,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import claims
-from .config import Profile
-from .cooperative import NAMES as GGCN_NAMES, example_index
-from .experiments import from_uint8, to_uint8
-from .metrics import fixed_responses, response_distance, response_distance_callback
-from .models import FAMILY, build_model
-from .particles import describe_values
-from .rulers import FaceRuler
-from .tasks import interpolate
-from .train import History, train
+from ggcn.book import claims
+from ggcn.config import Profile
+from ggcn.models.cooperative import NAMES as GGCN_NAMES, example_index
+from ggcn.experiments.rules import from_uint8, to_uint8
+from ggcn.measure.metrics import fixed_responses, response_distance, response_distance_callback
+from ggcn.models.registry import FAMILY, build_model
+from ggcn.experiments.particle_world import describe_values
+from ggcn.measure.rulers import FaceRuler
+from ggcn.models.masks import interpolate
+from ggcn.core.train import History, train
 
 ABLATION = ("mgcn", "wmgcn", "ggcn-lhs+ams", "ggcn+ams", "ggcn")  # the paper's Fig. 6 (a)-(d) and full GGCN
 LABELS = {"mgcn": "MGCN", "wmgcn": "wMGCN", "ggcn-lhs+ams": "GGCN−LHS+AMS", "ggcn+ams": "GGCN+AMS",
@@ -68,7 +68,7 @@ def train_model(
     device: str = "cpu",
     **overrides: Any,
 ) -> tuple[Any, History]:
-    """``build_model(name)`` at the data's size, trained by :func:`ggcn.train.train` for ``iterations``
+    """``build_model(name)`` at the data's size, trained by :func:`ggcn.core.train.train` for ``iterations``
     synthesizer iterations (the profile's by default). GGCN variants step on example indices
     (their LHS codes); ``overrides`` go to the family's ``build``. The same seed gives the same
     initial weights and batches to every model."""
@@ -194,7 +194,7 @@ def compare_samplers(
 
 
 def interpolation_rows(model: Any, rows: int, midpoints: int = 8, seed: int = 0) -> Tensor:
-    """``(rows, midpoints + 2, C, H, W)``: :func:`ggcn.tasks.interpolate` between pairs of fresh codes."""
+    """``(rows, midpoints + 2, C, H, W)``: :func:`ggcn.models.masks.interpolate` between pairs of fresh codes."""
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(2 * rows, model.z_dim, generator=g).to(next(model.generator.parameters()).device)
     return torch.stack([interpolate(model, z[2 * i], z[2 * i + 1], midpoints=midpoints) for i in range(rows)])
@@ -348,7 +348,7 @@ def _values(name: str, values: np.ndarray) -> str:
 
 
 def record_claims(metrics: dict[str, Any], result: Ablation) -> dict[str, Any]:
-    """Verdicts on the chapter's four claims, by :func:`ggcn.claims.compare_lower` across seeds.
+    """Verdicts on the chapter's four claims, by :func:`ggcn.book.claims.compare_lower` across seeds.
 
     * ``no-grey-spots``: wMGCN's flat-patch excess below MGCN's;
     * ``ggcn-cleaner``: GGCN−LHS+AMS's KID (face ruler) below wMGCN's (the paper's Fig. 6 b, c); the

@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .evaluation import image_quality
-from .proxy import proxy_fid
+from ggcn.measure.evaluation import image_quality
+from ggcn.measure.proxy import proxy_fid
 
 
 def latent_path(z_a: Tensor, z_b: Tensor, midpoints: int = 8) -> Tensor:
@@ -219,7 +219,7 @@ def split_holdout(x: Tensor, n_test: int, seed: int = 0) -> tuple[Tensor, Tensor
 
 
 def completion_scores(reference: Tensor, completed: Tensor, proxy: nn.Module | None = None) -> dict[str, float]:
-    """SSIM, PSNR (dB) and MSE of completions against the originals (:func:`ggcn.evaluation.image_quality`,
+    """SSIM, PSNR (dB) and MSE of completions against the originals (:func:`ggcn.measure.evaluation.image_quality`,
     whole images on the [−1, 1] scale), and the proxy FID between them when a ``proxy`` network is given."""
     result = image_quality(reference, completed)
     if proxy is not None:

@@ -2,8 +2,8 @@
 
 Here the "images" are points x ∈ R², f_θ is a small leaky-ReLU MLP, and the model is the
 same Gibbs density p_θ ∝ exp(f_θ(x)) N(0, σ²I) as for images. Learning with the KL or the
-JKO rule is the image code path verbatim (:class:`ggcn.models.EnergyModel` and
-:func:`ggcn.train.train`); only the energy network differs.
+JKO rule is the image code path verbatim (:class:`ggcn.models.registry.EnergyModel` and
+:func:`ggcn.core.train.train`); only the energy network differs.
 
 Four parts:
 
@@ -23,11 +23,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .flows import make_rule
-from .langevin import LangevinConfig, PersistentChains
-from .models import EnergyModel
-from .nets import MLPEnergy
-from .train import DivergenceError, History, train
+from ggcn.core.rules import make_rule
+from ggcn.core.langevin import LangevinConfig, PersistentChains
+from ggcn.models.registry import EnergyModel
+from ggcn.models.nets import MLPEnergy
+from ggcn.core.train import DivergenceError, History, train
 
 # ---------------------------------------------------------------------------
 # Fixed energies on the plane

@@ -1,7 +1,7 @@
 """GGCN+AMS for inpainting: the generator reads the masked image instead of only a hidden code.
 
 The paper (Sec. 5.6) feeds GGCN+AMS's generator "an image multiplied by a mask" and treats that
-masked image as the hidden variable. Everything else is GGCN+AMS (:mod:`ggcn.cooperative`),
+masked image as the hidden variable. Everything else is GGCN+AMS (:mod:`ggcn.models.cooperative`),
 unchanged [reading]:
 
 * **Generator** g_α(z | x ⊙ m, m) (:class:`MaskedImageGenerator`): an encoder E reads the masked
@@ -15,10 +15,10 @@ unchanged [reading]:
 * **AMS** α ascends the model log-density of the completions, mean [f_θ(x̂) − ||x̂||²/(2σ²)],
   with θ frozen: the hole is filled so that the whole image looks likely to f_θ.
 * **Masks**: every learning iteration draws a fresh mask per training image, of a kind picked
-  at random from ``mask_kinds`` (:func:`ggcn.tasks.mixed_masks`), so one model fills every kind.
+  at random from ``mask_kinds`` (:func:`ggcn.models.masks.mixed_masks`), so one model fills every kind.
 
-:class:`InpaintingGGCN` is :class:`ggcn.cooperative.GGCN` whose ``step`` first draws the masks
-and hands the masked batch to the generator; it trains with :func:`ggcn.train.train` (pass
+:class:`InpaintingGGCN` is :class:`ggcn.models.cooperative.GGCN` whose ``step`` first draws the masks
+and hands the masked batch to the generator; it trains with :func:`ggcn.core.train.train` (pass
 ``labels=example_index(x)``, as for every GGCN).
 """
 from __future__ import annotations
@@ -29,14 +29,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .config import Profile, image_side, recipe
-from .cooperative import GGCN, GGCN_AMS, GGCN_NO_LHS_AMS, VARIANTS, example_index
-from .flows import KLRule, make_rule, weight_unit
-from .generators import build_generator
-from .langevin import LangevinConfig
-from .nets import LEAKY_SLOPE, ConvEnergy, check_image_size
-from .tasks import MASKS, complete, mixed_masks
-from .train import train
+from ggcn.config import Profile, image_side, recipe
+from ggcn.models.cooperative import GGCN, GGCN_AMS, GGCN_NO_LHS_AMS, VARIANTS, example_index
+from ggcn.core.rules import KLRule, make_rule, weight_unit
+from ggcn.models.generators import build_generator
+from ggcn.core.langevin import LangevinConfig
+from ggcn.models.nets import LEAKY_SLOPE, ConvEnergy, check_image_size
+from ggcn.models.masks import MASKS, complete, mixed_masks
+from ggcn.core.train import train
 
 NAMES = (GGCN_AMS, GGCN_NO_LHS_AMS)  # the amortized variants; Langevin revision would also move known pixels
 
@@ -200,7 +200,7 @@ def train_inpainter(
     **overrides: Any,
 ) -> InpaintingGGCN:
     """Build :func:`build`'s model with weights seeded by ``seed`` and train it on ``train_set`` with
-    :func:`ggcn.train.train` (batches of the profile's size, a fresh mask per image and iteration);
+    :func:`ggcn.core.train.train` (batches of the profile's size, a fresh mask per image and iteration);
     ``overrides`` go to :func:`build` (e.g. ``family="faces"`` for the recipe)."""
     torch.manual_seed(seed)
     model = build(name, profile, train_set.shape[1], train_set.shape[-1], n_examples=len(train_set),

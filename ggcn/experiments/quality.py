@@ -3,7 +3,7 @@
 Three experiments, each built from the package's pieces (``build_model`` + the one ``train``):
 
 * **Stability across data sets** -- GCN and both readings of wGCN on a texture, faces and
-  digits over several seeds (:func:`stability`, a loop over :func:`ggcn.experiments.compare_rules`).
+  digits over several seeds (:func:`stability`, a loop over :func:`ggcn.experiments.rules.compare_rules`).
 * **Image quality (Table II)** -- each model of the table is trained on a labelled image set,
   sampled and scored (:func:`quality_table`), unconditionally and conditionally.
 * **Conditional vs unconditional GGCN (Fig. 8)** -- the same runner with one model.
@@ -11,7 +11,7 @@ Three experiments, each built from the package's pieces (``build_model`` + the o
 Conditional learning, two ways [reading]:
 
 * models with a label input -- the GGCN family -- learn one model: g_α([z, e(y)]) and f_θ(x, y)
-  (see :mod:`ggcn.cooperative`);
+  (see :mod:`ggcn.models.cooperative`);
 * every other model (GCN, wGCN, wFRAME, MGCN, DCGAN) learns **one model per class** on that
   class's images, the way FRAME-type models are made class-conditional; the samples of class y
   are the samples of model y. The paper does not say how its conditional GCN rows were made.
@@ -25,7 +25,7 @@ sample), fresh draws for MGCN (from coarse training images), GGCN (fresh codes) 
 Scores (every name says which network produced it; a proxy is never called FID or IS):
 
 * **proxy FID** -- the Fréchet distance ||μ_r − μ_g||² + tr(Σ_r + Σ_g − 2(Σ_r Σ_g)^{1/2}) between
-  Gaussians fitted to a small classifier's features (:mod:`ggcn.proxy`) of held-out real and of
+  Gaussians fitted to a small classifier's features (:mod:`ggcn.measure.proxy`) of held-out real and of
   generated images; lower is better. Comparable only between runs with the same classifier,
   reference and sample count.
 * **proxy IS** -- exp E_x KL(p(y|x) || p(y)) with p(y|x) that classifier's softmax and p(y) its
@@ -34,9 +34,9 @@ Scores (every name says which network produced it; a proxy is never called FID o
 * **label accuracy** -- the fraction of conditional samples the classifier assigns to the label
   they were drawn for.
 * **digit ruler** (offline digits only) -- ``recognised`` and ``classes`` of
-  :func:`ggcn.rulers.digit_ruler`, a classifier with a reject class that checks its own ordering
+  :func:`ggcn.measure.rulers.digit_ruler`, a classifier with a reject class that checks its own ordering
   on reference rows (real > blurred > noise, flat, mean).
-* **Inception FID / IS / KID** -- :func:`ggcn.evaluation.inception_metrics` on the real Inception
+* **Inception FID / IS / KID** -- :func:`ggcn.measure.evaluation.inception_metrics` on the real Inception
   weights, when they are available (CIFAR-10 / Tiny ImageNet runs from a data root).
 """
 from __future__ import annotations
@@ -52,18 +52,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import data
-from .claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, compare_lower, record
-from .config import Profile
-from .cooperative import NAMES as GGCN_NAMES, example_index
-from .evaluation import InceptionUnavailable, extract_features, fid_with_features, inception_metrics, \
+from ggcn.measure import data
+from ggcn.book.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, compare_lower, record
+from ggcn.config import Profile
+from ggcn.models.cooperative import NAMES as GGCN_NAMES, example_index
+from ggcn.measure.evaluation import InceptionUnavailable, extract_features, fid_with_features, inception_metrics, \
     inception_weights
-from .experiments import Comparison, compare_rules, from_uint8, seed_summary, to_uint8
-from .learning import shown
-from .models import build_model
-from .proxy import ProxyClassifier, fit_proxy, label_accuracy
-from .rulers import DigitRuler, digit_ruler
-from .train import DivergenceError, load_checkpoint, train
+from ggcn.experiments.rules import Comparison, compare_rules, from_uint8, seed_summary, to_uint8
+from ggcn.experiments.runs import shown
+from ggcn.models.registry import build_model
+from ggcn.measure.proxy import ProxyClassifier, fit_proxy, label_accuracy
+from ggcn.measure.rulers import DigitRuler, digit_ruler
+from ggcn.core.train import DivergenceError, load_checkpoint, train
 
 # ---------------------------------------------------------------------------
 # What the chapter runs
@@ -305,7 +305,7 @@ def stability(datasets: dict[str, Tensor], profile: Profile, plan: Plan, seeds: 
               device: str = "cpu") -> dict[str, Comparison]:
     """GCN and both wGCN readings on each data set of :data:`STABILITY_SETS` (keyed by its title), every
     seed, with the plan's budget and the set's recipe (response distance on the fixed Gabor/DoG bank,
-    see :func:`ggcn.experiments.compare_rules`)."""
+    see :func:`ggcn.experiments.rules.compare_rules`)."""
     options = {k: v for k, v in (("step_size", plan.step_size), ("langevin_steps", plan.stability_steps))
                if v is not None}
     lrs = [plan.lr] if plan.lr is not None else None
@@ -448,7 +448,7 @@ class ProxyScorer:
 
 
 class DigitRulerScorer:
-    """``ruler_recognised`` and ``ruler_classes`` of a :class:`ggcn.rulers.DigitRuler` (see :mod:`ggcn.rulers`)."""
+    """``ruler_recognised`` and ``ruler_classes`` of a :class:`ggcn.measure.rulers.DigitRuler` (see :mod:`ggcn.measure.rulers`)."""
 
     def __init__(self, ruler: DigitRuler):
         self.ruler = ruler
@@ -459,7 +459,7 @@ class DigitRulerScorer:
 
 
 class InceptionScorer:
-    """FID, IS and KID on the real Inception-v3 weights (:func:`ggcn.evaluation.inception_metrics`)."""
+    """FID, IS and KID on the real Inception-v3 weights (:func:`ggcn.measure.evaluation.inception_metrics`)."""
 
     def __init__(self, real: Tensor, reference: str, *, device: str = "cpu", splits: int = 10,
                  weights_path: str | Path | None = None):
@@ -493,7 +493,7 @@ def combine(*scorers: Scorer | None) -> Scorer:
 
 
 def fit_classifier(dataset: Labelled, plan: Plan, seed: int = 0) -> ProxyClassifier:
-    """The proxy classifier of a labelled set, trained on its training images (:func:`ggcn.proxy.fit_proxy`)."""
+    """The proxy classifier of a labelled set, trained on its training images (:func:`ggcn.measure.proxy.fit_proxy`)."""
     return fit_proxy(dataset.x, dataset.y, iterations=plan.proxy_iterations, seed=seed)
 
 
@@ -611,7 +611,7 @@ HIGHER_IS_BETTER = {"proxy_fid": False, "proxy_is": True, "label_accuracy": True
 
 
 def compare(candidate: Sequence[float], baseline: Sequence[float], metric: str) -> str:
-    """:func:`ggcn.claims.compare_lower` read as "candidate is better than baseline" on ``metric``."""
+    """:func:`ggcn.book.claims.compare_lower` read as "candidate is better than baseline" on ``metric``."""
     if HIGHER_IS_BETTER[metric]:
         return compare_lower([-v for v in candidate], [-v for v in baseline])
     return compare_lower(candidate, baseline)
@@ -674,7 +674,7 @@ def measured_text(tables: dict[str, Table], metric: str, label: str) -> str:
 
 
 # ---------------------------------------------------------------------------
-# The whole chapter: every run, as (metrics, arrays) for ggcn.book.load_or_run
+# The whole chapter: every run, as (metrics, arrays) for ggcn.book.artifacts.load_or_run
 
 SETTING_PREFIX = {"unconditional": "uncond_", "conditional": "cond_"}
 
@@ -726,7 +726,7 @@ def _score_table(dataset: Labelled, profile: Profile, plan: Plan, seeds: Sequenc
 def run_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu", data_root: str | Path | None = None,
                 plan: Plan | None = None, weights_path: str | Path | None = None,
                 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Every run of the quality chapter, as ``(metrics, arrays)`` for :func:`ggcn.book.load_or_run`.
+    """Every run of the quality chapter, as ``(metrics, arrays)`` for :func:`ggcn.book.artifacts.load_or_run`.
 
     1. stability: GCN and both wGCNs on texture, faces and digits, ``profile.n_seeds`` seeds;
     2. Table II: every model of :data:`TABLE_MODELS`, unconditional and conditional, on CIFAR-10

@@ -2,10 +2,10 @@
 
 The pieces of the paper's Sec. 4.2 (READING.md, "GGCN"), each a few lines of :class:`GGCN.step`:
 
-* **NLU** -- the learnable up-sampler g_α (:mod:`ggcn.generators`) replaces MGCN's lower grids.
+* **NLU** -- the learnable up-sampler g_α (:mod:`ggcn.models.generators`) replaces MGCN's lower grids.
 * **HS** -- its input is a hidden code z ~ N(0, I) (with a label embedding when conditional).
 * **Synthesizer** -- the finest-grid energy f_θ (a ConvEnergy) learns with the JKO rule of
-  :mod:`ggcn.flows` on (X_obs, X~); the rule and its weight λ are options for ablations.
+  :mod:`ggcn.core.rules` on (X_obs, X~); the rule and its weight λ are options for ablations.
 * **Revision** -- X~ = L Langevin steps of f_θ from x0 = g_α(z). The JKO rule's "previous
   population" is x0, so the displacement interpolation runs along each chain [reading]. Optionally a
   fraction ``replay`` of extra chains starts from a bank of past X~ (the paper's replay buffer).
@@ -43,7 +43,7 @@ class (:class:`LabelEnergy`; the paper does not say how f_θ sees labels) [readi
 Samples always draw fresh codes (see above); the LHS codes themselves only serve learning.
 
 Data: GGCN learns from (images, example indices) -- the indices pick the codes and labels
-of the batch. Pass ``labels=example_index(x)`` to :func:`ggcn.train.train`.
+of the batch. Pass ``labels=example_index(x)`` to :func:`ggcn.core.train.train`.
 """
 from __future__ import annotations
 
@@ -53,11 +53,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .config import Profile, image_side
-from .flows import KLRule, make_rule, weight_unit
-from .generators import build_generator
-from .langevin import LangevinConfig, ReplayBuffer, frozen, langevin, uniform_noise
-from .nets import ConvEnergy
+from ggcn.config import Profile, image_side
+from ggcn.core.rules import KLRule, make_rule, weight_unit
+from ggcn.models.generators import build_generator
+from ggcn.core.langevin import LangevinConfig, ReplayBuffer, frozen, langevin, uniform_noise
+from ggcn.models.nets import ConvEnergy
 
 GGCN_FULL, GGCN_NO_LHS, GGCN_AMS, GGCN_NO_LHS_AMS = "ggcn", "ggcn-lhs", "ggcn+ams", "ggcn-lhs+ams"
 VARIANTS = {  # name -> (LHS, AMS)

@@ -2,7 +2,7 @@
 
 :func:`fit_recipe` builds ``name`` with the recipe of a data family (:func:`ggcn.config.recipe`),
 trains it with the one training loop and, every ``eval_every`` iterations, draws fresh samples and
-asks a ruler (:mod:`ggcn.rulers`) whether they pass its "learned" bar. The CPU seconds of those
+asks a ruler (:mod:`ggcn.measure.rulers`) whether they pass its "learned" bar. The CPU seconds of those
 checks are not counted as training time, so ``seconds_to_quality`` is the training CPU time spent
 until the samples first passed.
 
@@ -25,11 +25,11 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import Tensor
 
-from .config import Profile, recipe
-from .cooperative import GGCN, example_index
-from .langevin import PersistentChains
-from .models import EnergyModel, build_model
-from .train import DivergenceError, History, load_checkpoint, train
+from ggcn.config import Profile, recipe
+from ggcn.models.cooperative import GGCN, example_index
+from ggcn.core.langevin import PersistentChains
+from ggcn.models.registry import EnergyModel, build_model
+from ggcn.core.train import DivergenceError, History, load_checkpoint, train
 
 Judge = Callable[[Tensor], bool]
 

@@ -1,7 +1,7 @@
 """Generators g_α(z): the learnable up-sampling networks of GGCN, and the DCGAN pair.
 
 A generator maps a hidden code z ∈ R^d (with an optional class label y) to an image in
-[−1, 1], the range of every data set in :mod:`ggcn.data`:
+[−1, 1], the range of every data set in :mod:`ggcn.measure.data`:
 
 * :class:`DeconvGenerator` -- the paper's "v0" structure (Table IV): a stack of deconvolutions
   with leaky ReLU 0.02, ``1 → 4 → 8 → … → size``, then a convolution and a sigmoid, rescaled
@@ -23,7 +23,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .nets import LEAKY_SLOPE
+from ggcn.models.nets import LEAKY_SLOPE
 
 OUTPUTS = ("sigmoid", "tanh")
 GENERATORS = ("v0", "resnet", "dcgan")

@@ -13,7 +13,7 @@ Launch a script with ``torchrun --nproc_per_node=N script.py``; inside it::
                     checkpoint_dir=main_only(ckpt_dir, ctx), checkpoint_every=10, progress=ctx.is_main)
     shutdown()
 
-``ggcn.train.train`` runs unchanged: :class:`DistributedModel` is a model like any other whose
+``ggcn.core.train.train`` runs unchanged: :class:`DistributedModel` is a model like any other whose
 ``step`` also averages its diagnostics over the ranks, and only rank 0 gets a checkpoint folder.
 Checkpoints have the single-process format and load into a model built without this module.
 (If a run diverges, ranks without a checkpoint folder write their last good state to a temporary
@@ -39,7 +39,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from .config import resolve_device
+from ggcn.config import resolve_device
 
 WRAPPED = ("energy", "generator")  # the trained networks a model may hold
 ENV_VARS = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
@@ -143,7 +143,7 @@ class _DDP(DistributedDataParallel):
 
 
 class DistributedModel:
-    """A model whose trained networks are in DDP, trained by the unchanged :func:`ggcn.train.train`.
+    """A model whose trained networks are in DDP, trained by the unchanged :func:`ggcn.core.train.train`.
 
     ``step`` runs the model's own learning iteration on this rank's batch and particles and returns
     the diagnostics averaged over all ranks; a non-finite particle on any rank turns them into NaN on
@@ -195,7 +195,7 @@ def distribute(model: Any, ctx: DistContext, *, seed: int = 0) -> DistributedMod
     own initialiser under ``rank_seed(seed, rank)``.
     """
     if not dist.is_initialized():
-        raise RuntimeError("no process group: call ggcn.distributed.init_from_env() first (under torchrun)")
+        raise RuntimeError("no process group: call ggcn.core.distributed.init_from_env() first (under torchrun)")
     device_ids = [ctx.local_rank] if ctx.device.startswith("cuda") else None
     for name in WRAPPED:
         net = getattr(model, name, None)

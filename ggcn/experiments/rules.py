@@ -10,7 +10,7 @@ models with different learned filters are measured with the same ruler. Nothing 
 a model or a training loop; the runners only choose settings and collect what the runs leave behind.
 
 Results are plain arrays (:meth:`Comparison.to_arrays`), so a chapter can store them as an
-artifact with ``ggcn.book.load_or_run`` and rebuild the :class:`Comparison` from it.
+artifact with ``ggcn.book.artifacts.load_or_run`` and rebuild the :class:`Comparison` from it.
 """
 from __future__ import annotations
 
@@ -22,12 +22,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import claims
-from .config import Profile, recipe
-from .metrics import fixed_responses, response_distance_callback
-from .models import MODELS, build_model
-from .particles import final_distance, verdict, versus
-from .train import DivergenceError, load_checkpoint, train
+from ggcn.book import claims
+from ggcn.config import Profile, recipe
+from ggcn.measure.metrics import fixed_responses, response_distance_callback
+from ggcn.models.registry import MODELS, build_model
+from ggcn.experiments.particle_world import final_distance, verdict, versus
+from ggcn.core.train import DivergenceError, load_checkpoint, train
 
 Data = Tensor | Callable[[int], Tensor]
 
@@ -284,7 +284,7 @@ def compare_regimes(
 
 # ---------------------------------------------------------------------------
 # Summaries: the numbers a chapter puts beside the paper's claims. Per-seed values, compared
-# conservatively with the same rules as the 2-D world (ggcn.particles.verdict).
+# conservatively with the same rules as the 2-D world (ggcn.experiments.particle_world.verdict).
 
 
 def area_under_curve(curve: np.ndarray) -> float:

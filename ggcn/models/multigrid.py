@@ -30,10 +30,10 @@ import torch
 from torch import Tensor, nn
 import torch.nn.functional as F
 
-from .config import Profile, image_side
-from .flows import KLRule, make_rule, weight_unit
-from .langevin import LangevinConfig, langevin
-from .nets import LEAKY_SLOPE, ConvEnergy
+from ggcn.config import Profile, image_side
+from ggcn.core.rules import KLRule, make_rule, weight_unit
+from ggcn.core.langevin import LangevinConfig, langevin
+from ggcn.models.nets import LEAKY_SLOPE, ConvEnergy
 
 MGCN, WMGCN = "mgcn", "wmgcn"
 NAMES = {MGCN: "kl", WMGCN: "jko"}

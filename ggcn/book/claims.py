@@ -2,7 +2,7 @@
 
 Chapters compute verdicts from their own runs and store them in their artifact
 (``metrics["claims"][claim_id]``) with :func:`record`; ``book/claims.md`` joins the newest
-complete artifact of each chapter (:func:`ggcn.book.recorded`) with :data:`CLAIMS` into the
+complete artifact of each chapter (:func:`ggcn.book.artifacts.recorded`) with :data:`CLAIMS` into the
 reported-vs-reproduced table, saying for each which seed, device and code made it. Nothing is
 typed by hand: a claim without a recorded artifact is an error, not a blank.
 """
@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .book import Result, recorded
+from ggcn.book.artifacts import Result, recorded
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive at this scale"
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
@@ -87,7 +87,7 @@ def compare_lower(ours: Sequence[float], theirs: Sequence[float], z: float = 2.0
 
 
 def collect(profile: str, root: Path) -> list[dict[str, Any]]:
-    """One row per claim from the newest complete artifact of its chapter (see :func:`ggcn.book.recorded`).
+    """One row per claim from the newest complete artifact of its chapter (see :func:`ggcn.book.artifacts.recorded`).
 
     A chapter without one, or an artifact without the claim's verdict, raises with what to run.
     """

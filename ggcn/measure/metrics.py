@@ -15,7 +15,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .nets import FilterBank, gabor_dog_bank
+from ggcn.models.nets import FilterBank, gabor_dog_bank
 
 Responses = Callable[[Tensor], Tensor]
 

@@ -43,7 +43,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .train import ensure_writable
+from ggcn.core.train import ensure_writable
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "ggcn"

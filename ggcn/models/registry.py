@@ -26,12 +26,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from . import cooperative, dcgan, multigrid
-from .config import Profile, image_side, recipe
-from .flows import KLRule, make_rule, weight_unit
-from .langevin import Chain, LangevinConfig, NoiseInit, PersistentChains, ReplayBuffer, langevin, uniform_noise
-from .nets import ConvEnergy, FilterBank, FrameEnergy, gabor_dog_bank, vgg16_filters
-from .train import check_seed
+from ggcn.models import cooperative
+from ggcn.models import dcgan
+from ggcn.models import multigrid
+from ggcn.config import Profile, image_side, recipe
+from ggcn.core.rules import KLRule, make_rule, weight_unit
+from ggcn.core.langevin import Chain, LangevinConfig, NoiseInit, PersistentChains, ReplayBuffer, langevin, uniform_noise
+from ggcn.models.nets import ConvEnergy, FilterBank, FrameEnergy, gabor_dog_bank, vgg16_filters
+from ggcn.core.train import check_seed
 
 
 class EnergyModel:
@@ -169,7 +171,7 @@ def build_model(
     ``family`` ("digits", "faces", "texture") applies :func:`ggcn.config.recipe` (the settings that
     make that model learn on that data); ``overrides`` replace single settings. Without a family the
     profile's own values are used. Options of :data:`MODELS`: ``lr``, ``jko_weight`` (λ) and
-    ``jko_scale`` (its unit, see :func:`ggcn.flows.weight_unit`), ``langevin_steps``, ``step_size``,
+    ``jko_scale`` (its unit, see :func:`ggcn.core.rules.weight_unit`), ``langevin_steps``, ``step_size``,
     ``sigma``, ``width``, ``energy_scale`` (the ConvNet's output gain), ``grad_clip``, ``init``
     ("persistent", "buffer", "noise"), ``buffer_size``, ``reinit_prob`` and ``sample_steps`` (Langevin
     steps of a fresh sample). Names of the GGCN family (:data:`FAMILY`) go to their module's
