@@ -14,6 +14,7 @@ DEVICE ?= auto
 SEED ?= 0
 DATA_ROOT ?=
 PYTEST_ARGS ?=
+JOBS ?= 2
 
 .PHONY: venv book test test-fast nbval chapter clean mathjax chromium
 
@@ -42,8 +43,10 @@ chromium:
 book: venv mathjax
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 
+# Two workers, one torch/OpenMP thread each (a two-thread OpenMP region on a shared core waits for a
+# descheduled thread at every operation); test_book.py, with its one book build, stays on one worker.
 test: venv mathjax chromium
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: venv
 	$(PY) -m pytest -q -m "not notebooks and not book" $(PYTEST_ARGS)

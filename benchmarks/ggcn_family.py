@@ -19,7 +19,7 @@ import time
 import torch  # noqa: E402
 
 from ggcn.config import get_profile, resolve_device  # noqa: E402
-from ggcn.models.cooperative import NAMES, build, example_index  # noqa: E402
+from ggcn.models.cooperative import GGCN_NAMES, build_ggcn, example_index  # noqa: E402
 from ggcn.core.train import train  # noqa: E402
 
 
@@ -40,7 +40,7 @@ def seconds(fn, repeats: int, device: str) -> float:
 
 def iteration_time(name: str, args, profile, data: torch.Tensor, device: str) -> float:
     """Mean seconds per learning iteration of ``name`` over ``args.cycles`` k-cycles after one warm-up cycle."""
-    model = build(name, profile, args.channels, args.size, n_examples=len(data), device=device)
+    model = build_ggcn(name, profile, args.channels, args.size, n_examples=len(data), device=device)
     stamps: list[float] = []
 
     def clock(it, model, x_obs):
@@ -69,7 +69,7 @@ def main() -> None:
     profile = get_profile(args.profile)
     data = torch.rand(4 * args.batch, args.channels, args.size, args.size) * 2 - 1
 
-    model = build("ggcn+ams", profile, args.channels, args.size, n_examples=len(data), device=device)
+    model = build_ggcn("ggcn+ams", profile, args.channels, args.size, n_examples=len(data), device=device)
     one_pass = seconds(lambda: model.sample(args.batch), 10, device)
     langevin = seconds(lambda: model.sample(args.batch, n_steps=args.langevin), 3, device)
     print(f"# GGCN on {device} (torch threads: {torch.get_num_threads()}), profile {args.profile}: "
@@ -81,7 +81,7 @@ def main() -> None:
         ("speed-up of the one pass", f"{langevin / one_pass:.0f}×"),
     ])
     table("training iteration", [
-        (name, f"{iteration_time(name, args, profile, data, device):.4f} s") for name in NAMES
+        (name, f"{iteration_time(name, args, profile, data, device):.4f} s") for name in GGCN_NAMES
     ])
 
 

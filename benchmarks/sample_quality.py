@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from ggcn.config import get_profile, recipe  # noqa: E402
-from ggcn.experiments.rules import to_uint8  # noqa: E402
+from ggcn.measure.datasets import to_uint8  # noqa: E402
 from ggcn.experiments.runs import draw, fit_recipe, shown, shows_chains  # noqa: E402
 from ggcn.measure.rulers import Ruler, ruler_for  # noqa: E402
 
@@ -74,7 +74,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     chains = shows_chains(learned.model)
     out = {
         "model": name, "family": family, "scores": scores, "learned": ruler.learned(scores),
-        "train_cpu_s": round(learned.train_seconds, 1),
+        "train_cpu_s": round(learned.seconds, 1),
         "cpu_s_to_quality": None if learned.seconds_to_quality is None else round(learned.seconds_to_quality, 1),
         "checks": learned.checks, "diverged": learned.diverged, "iterations": iterations,
         "wall_s": round(time.time() - started, 1), "samples": to_uint8(samples),

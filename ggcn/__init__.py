@@ -1,14 +1,11 @@
 """ggcn: energy-based generative ConvNets as particle flows (Wu et al., GGCN).
 
-The pieces: ``nets`` (energies f_θ), ``langevin`` (the sampler and particle initialisers),
-``flows`` (the KL and JKO learning rules), ``train`` (the one training loop), ``config``
-(profiles). The models, each a combination of those pieces: ``models`` (FRAME, wFRAME, GCN,
-wGCN), ``multigrid`` (MGCN, wMGCN), ``cooperative`` and ``generators`` (GGCN ± LHS ± AMS,
-conditional), ``dcgan`` (baseline), ``inpainting`` (masked-image GGCN). Data and measures:
-``data``, ``metrics`` (response distance), ``evaluation`` (Inception FID/IS/KID, SSIM/PSNR),
-``proxy`` (offline proxy feature nets), ``tasks`` (masks, completion, interpolation).
-``rulers`` (per offline data family, a quality measure that checks its own ordering).
-Experiments and the book: ``particles`` (the 2-D world), ``experiments``, ``ablation``,
-``few_shot``, ``claims``, ``viz``, ``book`` (artifacts and glue), ``distributed`` (DDP).
+The layers, each importing only those before it: ``config`` (profiles and named settings, the one scale
+system); ``core`` (the Langevin sampler, particle initialisers, the KL and JKO rules, the learner of
+Algorithm 1, the training loop, DDP); ``models`` (energies f_θ and generators g_α, the registry of
+FRAME/GCN/wGCN, MGCN/wMGCN, GGCN ± LHS ± AMS, DCGAN, inpainting); ``measure`` (data, response distance,
+quality scores, proxy features); ``experiments`` (the runs behind each chapter and the verdicts on the
+paper's claims). ``book`` (recorded artifacts, the claims table, plot style) serves the chapters, and
+``python -m ggcn`` reruns them.
 """
 __version__ = "0.1.0"

@@ -3,14 +3,9 @@
     python -m ggcn chapter 03_wgcn --profile paper --device cuda --seed 0 [--data-root ~/data] [--out runs/]
     python -m ggcn profiles
 
-``chapter`` executes ``notebooks/<NB>.md`` with papermill, injecting only the parameters that
-the chapter's ``parameters`` cell defines, and writes ``<out>/<NB>-<profile>.ipynb``. Every argument
-is checked before a cell runs. The notebook is executed into a hidden partial file beside it and
-renamed into place only when every cell ran, so a failed run never replaces the last good one; it
-is kept as ``<out>/<NB>-<profile>.failed.ipynb`` (with the traceback) instead. Results of
-``teach``/``paper`` runs are also recorded under ``artifacts/`` (see :mod:`ggcn.book.artifacts`), so the
-next book build shows them. The book tools (papermill, jupytext) are imported only here, inside
-the command, so the package itself works without them.
+``chapter`` runs ``notebooks/<NB>.md`` with papermill into ``<out>/<NB>-<profile>.ipynb`` (a failed run is
+kept as ``<NB>-<profile>.failed.ipynb`` and leaves the last good one in place). The book tools are imported
+only inside the command, so the package works without them.
 """
 from __future__ import annotations
 
@@ -19,13 +14,13 @@ import ast
 import os
 import sys
 import time
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, Sequence
 
-from ggcn.config import PROFILES, Profile, get_profile
+from ggcn.book.artifacts import NOTEBOOKS
+from ggcn.config import PROFILES, Profile, get_profile, resolve_device
+from ggcn.core.train import check_seed, ensure_writable
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 CHAPTER_GLOB = "[0-9][0-9]_*.md"
 
 
@@ -56,25 +51,23 @@ def find_chapter(name: str, notebooks: Path = NOTEBOOKS) -> Path:
 
 
 def chapter_parameters(notebook: Any) -> dict[str, Any]:
-    """Names and default values assigned in the notebook's cell tagged ``parameters``.
-
-    Raises :class:`UsageError` when there is no such cell: papermill could not inject anything.
-    """
+    """Names and default values assigned in the notebook's cell tagged ``parameters`` (:class:`UsageError`
+    when there is none: papermill could not inject anything)."""
     for cell in notebook.cells:
         if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
-            defaults = {}
-            for node in ast.parse(cell.source).body:
-                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                    defaults[node.targets[0].id] = ast.literal_eval(node.value)
-            return defaults
+            assigned = [n for n in ast.parse(cell.source).body if isinstance(n, ast.Assign) and len(n.targets) == 1]
+            return {n.targets[0].id: ast.literal_eval(n.value) for n in assigned if isinstance(n.targets[0], ast.Name)}
     raise UsageError("this notebook has no code cell tagged `parameters`, so papermill cannot set its profile")
 
 
-def check_arguments(profile: str, device: str | None, seed: int | None) -> None:
-    """Refuse (:class:`UsageError`) an unknown profile, a device this machine cannot run, or a bad seed."""
-    from ggcn.config import resolve_device
-    from ggcn.core.train import check_seed
+def failed_path(target: Path) -> Path:
+    """Where a failed run of ``target`` is kept: ``<NB>-<profile>.failed.ipynb`` beside it."""
+    return target.with_name(f"{target.stem}.failed.ipynb")
 
+
+def _checked(profile: str, device: str | None, seed: int | None, data_root: str | None) -> str | None:
+    """Refuse (:class:`UsageError`) an unknown profile, a device this machine lacks, a bad seed or a missing
+    ``--data-root``; returns the data root as an absolute folder (chapters run in ``notebooks/``)."""
     try:
         get_profile(profile)
         if device is not None:
@@ -83,22 +76,16 @@ def check_arguments(profile: str, device: str | None, seed: int | None) -> None:
             check_seed(seed)
     except ValueError as err:
         raise UsageError(str(err)) from err
-
-
-def data_folder(data_root: str | Path) -> Path:
-    """``--data-root`` as an absolute folder (chapters run in ``notebooks/``); it must exist."""
-    folder = Path(data_root).expanduser().resolve()
-    if not folder.is_dir():
-        problem = "is a file, not a folder" if folder.exists() else "does not exist"
-        raise UsageError(f"--data-root {data_root}: {folder} {problem}; pass the folder that holds the data sets "
+    root = None if data_root is None else Path(data_root).expanduser().resolve()
+    if root is not None and not root.is_dir():
+        problem = "is a file, not a folder" if root.exists() else "does not exist"
+        raise UsageError(f"--data-root {data_root}: {root} {problem}; pass the folder that holds the data sets "
                          "(layout in ggcn/measure/data.py) or leave --data-root out to use the offline sets")
-    return folder
+    return None if root is None else str(root)
 
 
-def out_folder(out: str | Path) -> Path:
+def _out_folder(out: str | Path) -> Path:
     """``--out``, created if needed; it must be a folder this process can write to."""
-    from ggcn.core.train import ensure_writable
-
     folder = Path(out).expanduser()
     try:
         ensure_writable(folder)
@@ -110,66 +97,34 @@ def out_folder(out: str | Path) -> Path:
     return folder
 
 
-def failed_path(target: Path) -> Path:
-    """Where a failed run of ``target`` is kept: ``<NB>-<profile>.failed.ipynb`` beside it."""
-    return target.with_name(f"{target.stem}.failed.ipynb")
+def run_chapter(chapter: str | Path, profile: str = "smoke", device: str | None = None, seed: int | None = None,
+                data_root: str | None = None, out: str | Path = "runs", progress: bool = True) -> Path:
+    """Execute one chapter with papermill at ``profile``; returns the executed ``.ipynb``.
 
-
-def _book_tools() -> tuple[Any, Any]:
+    ``device``, ``seed`` and ``data_root`` are injected only when given and only if the chapter defines
+    them (a note on stderr says when one is ignored). Every argument is checked (:class:`UsageError`)
+    before any cell runs. The run goes to a partial file renamed into place only when every cell passed;
+    a failed one raises :class:`ChapterFailed` and is kept at :func:`failed_path`.
+    """
+    path = find_chapter(str(chapter))
+    root = _checked(profile, device, seed, data_root)
     try:
         import jupytext
         import papermill
     except ImportError as err:
-        raise UsageError(
-            f"the chapter command needs the book tools ({err.name} is missing): "
-            "install them with `pip install -e '.[book]'` or run `make venv`"
-        ) from err
-    return jupytext, papermill
-
-
-def run_chapter(
-    chapter: str | Path,
-    profile: str = "smoke",
-    device: str | None = None,
-    seed: int | None = None,
-    data_root: str | None = None,
-    out: str | Path = "runs",
-    progress: bool = True,
-) -> Path:
-    """Execute one chapter with papermill at ``profile``; returns the executed ``.ipynb``.
-
-    ``device``, ``seed`` and ``data_root`` are injected only when given and only if the
-    chapter defines them (a note on stderr says when one is ignored). Every argument is checked
-    (:class:`UsageError`) before any cell runs; a failed run raises :class:`ChapterFailed` and
-    leaves the last good notebook in place.
-    """
-    path = find_chapter(str(chapter))
-    check_arguments(profile, device, seed)
-    root = None if data_root is None else str(data_folder(data_root))
-    jupytext, papermill = _book_tools()
-    folder = out_folder(out)
-    notebook = jupytext.read(path)
+        raise UsageError(f"the chapter command needs the book tools ({err.name} is missing): "
+                         "install them with `pip install -e '.[book]'` or run `make venv`") from err
+    folder, notebook = _out_folder(out), jupytext.read(path)
     defined = chapter_parameters(notebook)
-    asked = {"profile": profile, "device": device, "seed": seed, "data_root": root}
-    parameters = {k: v for k, v in asked.items() if v is not None and k in defined}
-    for name in sorted(k for k, v in asked.items() if v is not None and k not in defined):
+    asked = {k: v for k, v in {"profile": profile, "device": device, "seed": seed, "data_root": root}.items()
+             if v is not None}
+    for name in sorted(set(asked) - set(defined)):
         print(f"note: {path.stem} has no parameter {name!r}; ignoring it", file=sys.stderr)
     target = folder / f"{path.stem}-{profile}.ipynb"
-    _execute(papermill, notebook, target, parameters, path.parent, progress)
-    return target
-
-
-def _execute(papermill: Any, notebook: Any, target: Path, parameters: dict[str, Any], cwd: Path,
-             progress: bool) -> None:
-    """Run ``notebook`` into a partial file beside ``target``; only a run whose every cell passed replaces it.
-
-    A failed or interrupted run is kept as :func:`failed_path`; a passing run removes an old one.
-    """
-    partial = target.with_name(f".{target.stem}.{os.getpid()}.partial.ipynb")
-    failed = failed_path(target)
+    partial, failed = target.with_name(f".{target.stem}.{os.getpid()}.partial.ipynb"), failed_path(target)
     try:
-        papermill.execute_notebook(notebook, str(partial), parameters=parameters, cwd=str(cwd),
-                                   progress_bar=progress)
+        papermill.execute_notebook(notebook, str(partial), parameters={k: v for k, v in asked.items() if k in defined},
+                                   cwd=str(path.parent), progress_bar=progress)
     except BaseException as err:
         if partial.exists():
             os.replace(partial, failed)
@@ -180,21 +135,19 @@ def _execute(papermill: Any, notebook: Any, target: Path, parameters: dict[str, 
         raise
     os.replace(partial, target)
     failed.unlink(missing_ok=True)
+    return target
 
 
 def profiles_table(profiles: dict[str, Profile] = PROFILES) -> str:
     """Every profile field as a row, one column per profile."""
-    names = list(profiles)
-    rows = [["field", *names]] + [
-        [f.name, *(str(getattr(profiles[n], f.name)) for n in names)] for f in fields(Profile) if f.name != "name"
-    ]
+    columns = [p.to_dict() for p in profiles.values()]
+    rows = [["field", *profiles]] + [[key, *(str(c[key]) for c in columns)] for key in columns[0] if key != "name"]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
 
 
-def _parser() -> argparse.ArgumentParser:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ggcn", description="Rerun the book's chapters; list the profiles.")
     commands = parser.add_subparsers(dest="command", required=True)
     chapter = commands.add_parser("chapter", help="execute one chapter with papermill at a profile")
@@ -203,14 +156,9 @@ def _parser() -> argparse.ArgumentParser:
     chapter.add_argument("--device", default=None,
                          help="auto, cpu, cuda, cuda:N or mps, one this machine has (default: the chapter's)")
     chapter.add_argument("--seed", type=int, default=None, help="random seed in [0, 2**32) (default: the chapter's)")
-    chapter.add_argument("--data-root", default=None, help="folder holding the real data sets (see ggcn/measure/data.py)")
+    chapter.add_argument("--data-root", default=None, help="folder of the real data sets (see ggcn/measure/data.py)")
     chapter.add_argument("--out", default="runs", help="folder for the executed notebook (default: runs/)")
     commands.add_parser("profiles", help="print the run profiles")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "profiles":
         print(profiles_table())

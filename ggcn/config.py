@@ -1,17 +1,12 @@
-"""Run profiles: one name picks the scale of every experiment.
+"""The one scale system: profiles say how big a run is, named settings say how it is set.
 
-* ``smoke`` -- seconds on two CPU cores (CI and the default book build).
-* ``teach`` -- a few minutes on a classroom laptop.
-* ``paper`` -- the settings the paper states (Sec. 5.1), meant for a GPU.
+* :data:`PROFILES` -- ``smoke`` (CI seconds), ``teach`` (laptop minutes), ``paper`` (Sec. 5.1, a GPU);
+  ``get_profile("smoke", iterations=20)`` overrides single fields.
+* :func:`recipe` -- how one image model learns on one data family (σ, δ, L, γ, λ, chains, generator).
+* :data:`PLANS` -- the quality chapter's budget per profile; :data:`PRESETS` -- the 2-D particle
+  world's regimes; :data:`REGIMES` -- multiples of a recipe's γ and δ (stable vs unstable).
 
-Chapters pass a profile name and, where they need to, a few overrides::
-
-    cfg = get_profile("smoke", iterations=20)
-
-Recipes: the settings that make one image model learn on one offline data family
-(:func:`recipe`, e.g. ``recipe("wgcn", "digits")``). A profile says how big a run is; a recipe says
-how a model must be set to learn at all (pixel range, σ, δ, L, learning rates, λ, chains, generator
-schedule). ``build_model(name, profile, ..., family="digits")`` applies one.
+Every table is read with :func:`named`: a name, plus overrides of single fields.
 """
 from __future__ import annotations
 
@@ -82,18 +77,22 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+def named(kind: str, table: Mapping[str, Any], name: str | Any, **overrides: Any) -> Any:
+    """The entry ``name`` of a table of frozen dataclasses (or the entry itself), with single fields
+    replaced by ``overrides``; unknown names and fields are refused with the known ones."""
+    if isinstance(name, str):
+        if name not in table:
+            raise ValueError(f"unknown {kind} {name!r}; choose one of {sorted(table)}")
+        name = table[name]
+    known = {f.name for f in fields(name)}
+    if set(overrides) - known:
+        raise ValueError(f"unknown {kind} field(s) {sorted(set(overrides) - known)}; known fields: {sorted(known)}")
+    return replace(name, **overrides)
+
+
 def get_profile(name: str, **overrides: Any) -> Profile:
-    """Return the named profile, with ``overrides`` replacing single fields."""
-    if name not in PROFILES:
-        raise ValueError(
-            f"unknown profile {name!r}; choose one of {sorted(PROFILES)} "
-            "(smoke: CI seconds, teach: laptop minutes, paper: the paper's settings on a GPU)"
-        )
-    known = {f.name for f in fields(Profile)}
-    unknown = set(overrides) - known
-    if unknown:
-        raise ValueError(f"unknown profile field(s) {sorted(unknown)}; known fields: {sorted(known)}")
-    return replace(PROFILES[name], **overrides)
+    """The named profile (smoke: CI seconds, teach: laptop minutes, paper: the paper's settings on a GPU)."""
+    return named("profile", PROFILES, name, **overrides)
 
 
 # ---------------------------------------------------------------------------
@@ -134,10 +133,10 @@ class Recipe:
 # σ is the noise floor of a sample (p_θ is Gaussian with covariance σ²I inside each linear piece of
 # a leaky-ReLU ConvNet, Xie et al. 2016), so it is small against the pixel range; δ ≈ σ/3 makes the
 # reference term contract the uniform-noise start by δ²/(2σ²) ≈ 5 % per step, so L = 40–60 steps
-# relax a chain (on digits 60 steps gave clearly better digits than 40 for 1.5× the time); the ConvNet's output gain (energy_scale ~ 1/σ²) lets the drift (δ²/2)·∇f move a
-# pixel across its range within those steps. Chains: a replay buffer (Du & Mordatch 2019, 5 %
-# fresh noise), so each chain keeps relaxing over many iterations; fresh samples run 100 steps from
-# noise.
+# relax a chain (on digits 60 steps gave clearly better digits than 40 for 1.5× the time); the ConvNet's
+# output gain (energy_scale ~ 1/σ²) lets the drift (δ²/2)·∇f move a pixel across its range within those
+# steps. Chains: a replay buffer (Du & Mordatch 2019, 5 % fresh noise), so each chain keeps relaxing over
+# many iterations; fresh samples run 100 steps from noise.
 _SAMPLER = {
     "digits": {"sigma": 0.06, "step_size": 0.02, "langevin_steps": 60, "energy_scale": 400.0},
     "faces": {"sigma": 0.06, "step_size": 0.02, "langevin_steps": 40, "energy_scale": 400.0},
@@ -230,7 +229,8 @@ def image_side(image_size: int | None, profile: Profile) -> int:
         return profile.image_size
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 4:
         raise ValueError(f"image_size must be an integer side of at least 4 pixels, got {image_size!r}; "
-                         f"pass the side of your images (e.g. x.shape[-1]) or None for the profile's {profile.image_size}")
+                         f"pass the side of your images (e.g. x.shape[-1]) or None for the profile's "
+                         f"{profile.image_size}")
     return image_size
 
 
@@ -257,3 +257,111 @@ def resolve_device(device: str = "auto") -> str:
         raise ValueError(f"device {device!r} asked for, but only {torch.cuda.device_count()} CUDA device(s) exist "
                          f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
     return device
+
+
+# ---------------------------------------------------------------------------
+# Chapter budgets and regimes
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The quality chapter's budget at a profile (below the profile's own scale on CPUs).
+
+    ``stability_*``: part 1 (side, iterations, Langevin steps); ``table_*``: parts 2–3 (side, iterations,
+    Langevin steps, seeds); ``step_size``/``lr``: δ and γ of every model. None: the recipe's value.
+    ``n_train``/``n_real``/``n_samples``: training, held-out and generated images per run (None: all);
+    ``conditional_classes``: the first K labels; ``n_keep``: samples kept for figures; ``proxy_iterations``,
+    ``ruler_steps``: training of the proxy classifier and the digit ruler; ``tiny_size``,
+    ``standin_per_class``: part 3's side and the offline stand-in's images per class; ``is_splits``: IS splits.
+    """
+
+    stability_size: int
+    stability_iterations: int
+    stability_steps: int | None
+    table_size: int
+    table_iterations: int
+    table_steps: int | None
+    table_seeds: int
+    step_size: float | None
+    lr: float | None
+    n_train: int | None
+    n_real: int
+    n_samples: int
+    conditional_classes: int
+    n_keep: int
+    proxy_iterations: int
+    tiny_size: int
+    standin_per_class: int
+    is_splits: int
+    ruler_steps: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+PLANS: dict[str, Plan] = {
+    "smoke": Plan(
+        stability_size=8, stability_iterations=5, stability_steps=None,
+        table_size=8, table_iterations=5, table_steps=None, table_seeds=2, step_size=None, lr=None,
+        n_train=512, n_real=256, n_samples=20, conditional_classes=2, n_keep=20, proxy_iterations=80,
+        tiny_size=8, standin_per_class=24, is_splits=1, ruler_steps=150,
+    ),
+    "teach": Plan(
+        stability_size=16, stability_iterations=30, stability_steps=None,
+        table_size=8, table_iterations=200, table_steps=None, table_seeds=3, step_size=None, lr=None,
+        n_train=None, n_real=500, n_samples=90, conditional_classes=3, n_keep=45, proxy_iterations=400,
+        tiny_size=16, standin_per_class=64, is_splits=1, ruler_steps=1500,
+    ),
+    "paper": Plan(  # the recipes' sampler settings; hours on one GPU
+        stability_size=32, stability_iterations=100, stability_steps=None,
+        table_size=16, table_iterations=1000, table_steps=None, table_seeds=3, step_size=None, lr=None,
+        n_train=20000, n_real=10000, n_samples=2000, conditional_classes=10, n_keep=50, proxy_iterations=2000,
+        tiny_size=64, standin_per_class=500, is_splits=10, ruler_steps=1500,
+    ),
+}
+
+
+def plan_for(profile: Profile | str, **overrides: Any) -> Plan:
+    """The quality chapter's :class:`Plan` for a profile (or profile name)."""
+    return named("quality plan", PLANS, profile if isinstance(profile, str) else profile.name, **overrides)
+
+
+@dataclass(frozen=True)
+class ParticlePreset:
+    """A learning regime of the 2-D world (sizes come from the profile): Adam rate γ, L Langevin steps
+    of size δ, reference std σ, JKO weight λ and the MLP energy's width."""
+
+    lr: float
+    langevin_steps: int
+    step_size: float
+    sigma: float = 2.0
+    jko_weight: float = 0.2
+    hidden: int = 64
+
+    def describe(self) -> str:
+        """The regime in the book's symbols, for titles and captions."""
+        return (f"γ = {self.lr:g}, L = {self.langevin_steps}, δ = {self.step_size:g}, "
+                f"σ = {self.sigma:g}, λ = {self.jko_weight:g}")
+
+
+PRESETS: dict[str, ParticlePreset] = {
+    # Small steps: the particles keep up with a slowly changing landscape; wells as narrow as the
+    # data's (std 0.1) stay inside the sampler's stability limit.
+    "stable": ParticlePreset(lr=3e-3, langevin_steps=10, step_size=0.07),
+    # Aggressive on purpose: steps 4× longer, a 3× larger γ; the particles overshoot steep wells and the
+    # landscape chases them, where the paper expects KL to turn disorderly and JKO to stay orderly.
+    "unstable": ParticlePreset(lr=1e-2, langevin_steps=10, step_size=0.3),
+}
+
+
+def get_preset(preset: str | ParticlePreset, **overrides: Any) -> ParticlePreset:
+    """A particle preset by name (or as given), with single fields replaced."""
+    return named("particle preset", PRESETS, preset, **overrides)
+
+
+# Regimes of the stable-vs-unstable image runs: multiples of the baseline recipe's γ (lr) and δ
+# (step_size). "unstable" makes a GCN on 16×16 faces at the teach profile saturate into stripes.
+REGIMES: dict[str, dict[str, float]] = {
+    "stable": {"lr": 1.0, "step_size": 1.0},
+    "unstable": {"lr": 30.0, "step_size": 3.0},
+}

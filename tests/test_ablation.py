@@ -8,12 +8,19 @@ import torch
 import torch.nn.functional as F
 
 import ggcn.experiments.ablation as ab
-from ggcn.book import claims
 from ggcn.config import get_profile, recipe
+from ggcn.experiments import verdicts as claims
+from ggcn.experiments.runs import fit
+from ggcn.measure import scores
 from ggcn.measure.rulers import face_ruler
-from ggcn.models.masks import latent_path
+from ggcn.models.cooperative import latent_path
 
 TINY = get_profile("smoke", image_size=8, batch_size=8, iterations=4, langevin_steps=2, width=8, z_dim=8)
+
+
+def train_model(name, faces, profile, seed, **kwargs):
+    run = fit(name, faces, profile, seed, **kwargs)
+    return run.model, run.history
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +35,7 @@ def faces(ruler):
 
 @pytest.fixture(scope="module")
 def scorer(ruler):
-    return ab.Scorer(ruler)
+    return scores.FaceScorer(ruler)
 
 
 @pytest.fixture(scope="module")
@@ -39,16 +46,16 @@ def ablation(faces, scorer):
 def test_flat_patches_are_counted_per_patch():
     x = torch.zeros(2, 1, 8, 8)
     x[0, :, :4, :4] = torch.tensor([[1.0, -1.0] * 2, [-1.0, 1.0] * 2] * 2)  # one busy patch of eight
-    assert ab.patch_std(x).shape == (2, 4)
-    assert ab.flat_fraction(x, threshold=0.1) == pytest.approx(7 / 8)
+    assert scores.patch_std(x).shape == (2, 4)
+    assert scores.flat_fraction(x, threshold=0.1) == pytest.approx(7 / 8)
     with pytest.raises(ValueError, match="divisible by patch"):
-        ab.patch_std(torch.zeros(1, 1, 6, 6))
+        scores.patch_std(torch.zeros(1, 1, 6, 6))
 
 
 def test_sharpness_is_the_mean_absolute_finite_difference():
     ramp = torch.arange(8.0).repeat(8, 1)[None, None] / 7  # +1/7 per step across, 0 down
-    assert ab.sharpness(ramp) == pytest.approx(0.5 / 7)
-    assert ab.sharpness_gap(2.0) == pytest.approx(ab.sharpness_gap(0.5)) and ab.sharpness_gap(1.0) == 0
+    assert scores.sharpness(ramp) == pytest.approx(0.5 / 7)
+    assert scores.sharpness_gap(2.0) == pytest.approx(scores.sharpness_gap(0.5)) and scores.sharpness_gap(1.0) == 0
 
 
 def test_the_data_scores_as_the_data(faces, scorer, ruler):
@@ -79,23 +86,24 @@ def test_scoring_clamps_to_the_image_range(faces, scorer):
 
 def test_every_model_gets_the_same_budget_and_is_reproducible(faces):
     for name in ab.ABLATION:
-        model, history = ab.train_model(name, faces, TINY, seed=3)
+        model, history = train_model(name, faces, TINY, seed=3)
         assert len(history) == TINY.iterations
         if name.startswith("ggcn"):
             assert model.iteration == TINY.iterations  # synthesizer updates, the shared budget
-    a, _ = ab.train_model("ggcn+ams", faces, TINY, seed=3)
-    b, _ = ab.train_model("ggcn+ams", faces, TINY, seed=3)
+    a, _ = train_model("ggcn+ams", faces, TINY, seed=3)
+    b, _ = train_model("ggcn+ams", faces, TINY, seed=3)
     assert all(torch.equal(p, q) for p, q in zip(a.generator.parameters(), b.generator.parameters()))
-    assert not torch.equal(a.codes, ab.train_model("ggcn+ams", faces, TINY, seed=4)[0].codes)
+    assert not torch.equal(a.codes, train_model("ggcn+ams", faces, TINY, seed=4)[0].codes)
     with pytest.raises(ValueError, match="GGCN family"):
-        ab.train_model("gcn", faces, TINY, seed=0)
+        ab.run_ablation(faces, TINY, [0], scores.FaceScorer(face_ruler(0, 8, n_train=24, n_rows=24)),
+                        models=(*ab.ABLATION, "gcn"))
 
 
 def test_a_family_builds_every_model_with_its_recipe(faces):
-    model, _ = ab.train_model("ggcn+ams", faces, TINY, seed=0, iterations=1, family="faces")
+    model, _ = train_model("ggcn+ams", faces, TINY, seed=0, iterations=1, family="faces")
     options = recipe("ggcn+ams", "faces").options
     assert model.energy.scale == options["energy_scale"] and model.gen_every == options["gen_every"]
-    model, _ = ab.train_model("mgcn", faces, TINY, seed=0, iterations=1, family="faces")
+    model, _ = train_model("mgcn", faces, TINY, seed=0, iterations=1, family="faces")
     assert model.sampler.sigma == options["sigma"] and model.sampler.n_steps == recipe("mgcn", "faces").options[
         "langevin_steps"]
 
@@ -137,7 +145,7 @@ def test_the_ablation_survives_its_artifact(ablation):
 
 
 def test_interpolation_rows_run_from_one_clipped_code_to_the_other(faces):
-    model, _ = ab.train_model("ggcn+ams", faces, TINY, seed=0)
+    model, _ = train_model("ggcn+ams", faces, TINY, seed=0)
     rows = ab.interpolation_rows(model, rows=2, midpoints=3, seed=5)
     z = torch.randn(4, model.z_dim, generator=torch.Generator().manual_seed(5))
     assert rows.shape == (2, 5, 1, 8, 8)
@@ -146,8 +154,8 @@ def test_interpolation_rows_run_from_one_clipped_code_to_the_other(faces):
 
 
 def test_the_sampler_comparison_needs_the_right_models(faces, scorer):
-    ams, _ = ab.train_model("ggcn+ams", faces, TINY, seed=0)
-    langevin, _ = ab.train_model("ggcn", faces, TINY, seed=0)
+    ams, _ = train_model("ggcn+ams", faces, TINY, seed=0)
+    langevin, _ = train_model("ggcn", faces, TINY, seed=0)
     with pytest.raises(ValueError, match="GGCN\\+AMS model first"):
         ab.compare_samplers(langevin, ams, 4, 2, scorer)
     with pytest.raises(ValueError, match="need"):
@@ -174,7 +182,7 @@ def test_verdicts_follow_the_per_seed_numbers():
         {"ams": {"samples_per_s": [1000, 1100, 1050], "kid": [3.0, 3.1, 3.2]},
          "langevin": {"samples_per_s": [10, 11, 10.5], "kid": [5.0, 5.1, 5.2]}},
     )
-    metrics = ab.record_claims({}, clear)["claims"]
+    metrics = ab.record_ggcn_claims({}, clear)["claims"]
     assert set(metrics) == {"no-grey-spots", "ggcn-cleaner", "lhs-sharper", "ams-faster"}
     assert metrics["no-grey-spots"]["verdict"] == claims.REPRODUCED
     assert metrics["ggcn-cleaner"]["verdict"] == claims.REPRODUCED  # decided by GGCN−LHS+AMS, Fig. 6 (b, c)
@@ -188,13 +196,14 @@ def test_verdicts_follow_the_per_seed_numbers():
     assert "MGCN 0.31 ± 0.0082" in metrics["no-grey-spots"]["measured"]
 
     flat = fake({}, {})
-    assert all(entry["verdict"] == claims.INCONCLUSIVE for entry in ab.record_claims({}, flat)["claims"].values())
-    partial = ab.Ablation.from_arrays({k: v[1:] if k.startswith(("models", "score_")) else v
+    assert all(entry["verdict"] == claims.INCONCLUSIVE for entry in ab.record_ggcn_claims({}, flat)["claims"].values())
+    partial = ab.Ablation.from_arrays({k: v[1:] if k.startswith(("models", "scores_")) else v
                                        for k, v in flat.to_arrays().items()})
     with pytest.raises(ValueError, match="lacks \\['mgcn'\\]"):
-        ab.record_claims({}, partial)
+        ab.record_ggcn_claims({}, partial)
 
 
 def test_a_claim_of_several_parts():
     R, N, I = claims.REPRODUCED, claims.NOT_REPRODUCED, claims.INCONCLUSIVE
-    assert ab.both(R, R) == R and ab.both(R, I) == I and ab.both(I, N) == N and ab.both(R, N) == N
+    assert claims.combine([R, R]) == R and claims.combine([R, I]) == I and claims.combine([I, N]) == N \
+        and claims.combine([R, N]) == N

@@ -65,7 +65,8 @@ KNOWN_SCRIPT_ERRORS = {
 
 @pytest.fixture(scope="session")
 def build(tmp_path_factory):
-    """Build the book once; returns (exit code, log, html folder)."""
+    """Build the book once (`make test` keeps this file on one worker: `--dist loadfile`); returns (exit
+    code, log, html folder)."""
     if not MATHJAX.is_file():
         pytest.fail(f"MathJax is not vendored ({MATHJAX.relative_to(REPO)} is missing): run `make mathjax`")
     out = tmp_path_factory.mktemp("book")

@@ -6,6 +6,8 @@ import pytest
 from ggcn.book import artifacts as book
 from ggcn.book import claims
 from ggcn.book.artifacts import artifact_folder, manifest, save_artifact
+from ggcn.experiments import verdicts
+from ggcn.experiments.verdicts import judge, record
 
 CREATED = "2026-01-01T00:00:00Z"
 
@@ -25,7 +27,7 @@ def code(tmp_path, monkeypatch):
 def write_chapter(root, chapter, profile, verdicts, seed=0, created=CREATED):
     metrics = {}
     for claim_id, verdict in verdicts.items():
-        claims.record(metrics, claim_id, verdict, f"measured for {claim_id}", seeds=3)
+        record(metrics, claim_id, verdict, f"measured for {claim_id}", seeds=3)
     params = {"profile": profile, "seed": seed, "device": "cpu"}
     folder = artifact_folder(chapter, params, "cpu", root)
     save_artifact(folder, metrics, {}, {**manifest(chapter, params, "cpu", 1.0), "created": created})
@@ -34,8 +36,8 @@ def write_chapter(root, chapter, profile, verdicts, seed=0, created=CREATED):
 
 def write_all(root, profile="teach", skip=(), seed=0):
     by_chapter = {}
-    for c in claims.CLAIMS:
-        by_chapter.setdefault(c.chapter, {})[c.id] = claims.INCONCLUSIVE
+    for c in verdicts.CLAIMS:
+        by_chapter.setdefault(c.chapter, {})[c.id] = verdicts.INCONCLUSIVE
     return {chapter: write_chapter(root, chapter, profile, verdicts, seed)
             for chapter, verdicts in by_chapter.items() if chapter not in skip}
 
@@ -43,8 +45,8 @@ def write_all(root, profile="teach", skip=(), seed=0):
 def test_every_claim_gets_one_row_with_its_recorded_verdict(tmp_path):
     write_all(tmp_path)
     rows = claims.collect("teach", tmp_path)
-    assert [r["claim"] for r in rows] == [c.statement for c in claims.CLAIMS]
-    assert all(r["verdict"] == claims.INCONCLUSIVE for r in rows)
+    assert [r["claim"] for r in rows] == [c.statement for c in verdicts.CLAIMS]
+    assert all(r["verdict"] == verdicts.INCONCLUSIVE for r in rows)
     assert all("teach" in r["run"] for r in rows)
 
 
@@ -61,11 +63,11 @@ def test_the_run_column_says_seed_device_and_whether_the_current_code_made_it(tm
 
 def test_the_newest_artifact_of_a_chapter_gives_its_verdicts(tmp_path):
     write_all(tmp_path)
-    verdicts = {"stability": claims.REPRODUCED, "faster-convergence": claims.REPRODUCED}
-    write_chapter(tmp_path, "03_wgcn", "teach", verdicts, seed=5, created="2026-02-01T00:00:00Z")
+    newest = {"stability": verdicts.REPRODUCED, "faster-convergence": verdicts.REPRODUCED}
+    write_chapter(tmp_path, "03_wgcn", "teach", newest, seed=5, created="2026-02-01T00:00:00Z")
     rows = {r["claim"]: r for r in claims.collect("teach", tmp_path)}
-    row = rows[claims.BY_ID["stability"].statement]
-    assert row["verdict"] == claims.REPRODUCED and "seed 5" in row["run"]
+    row = rows[verdicts.BY_ID["stability"].statement]
+    assert row["verdict"] == verdicts.REPRODUCED and "seed 5" in row["run"]
 
 
 def test_a_missing_artifact_is_an_error_that_names_the_chapter_to_run(tmp_path):
@@ -93,19 +95,20 @@ def test_an_artifact_without_the_verdict_is_an_error(tmp_path):
 
 def test_record_rejects_unknown_claims_and_verdicts():
     with pytest.raises(ValueError, match="unknown claim"):
-        claims.record({}, "faster-than-light", claims.REPRODUCED, "x")
+        record({}, "faster-than-light", verdicts.REPRODUCED, "x")
     with pytest.raises(ValueError, match="verdict must be one of"):
-        claims.record({}, "stability", "sort of", "x")
+        record({}, "stability", "sort of", "x")
 
 
 @pytest.mark.parametrize(
     "ours, theirs, verdict",
     [
-        ([1.0, 1.1, 0.9], [2.0, 2.1, 1.9], claims.REPRODUCED),
-        ([2.0, 2.1, 1.9], [1.0, 1.1, 0.9], claims.NOT_REPRODUCED),
-        ([1.0, 2.0, 0.5], [1.2, 0.4, 2.1], claims.INCONCLUSIVE),
-        ([1.0], [2.0], claims.INCONCLUSIVE),
+        ([1.0, 1.1, 0.9], [2.0, 2.1, 1.9], verdicts.REPRODUCED),
+        ([2.0, 2.1, 1.9], [1.0, 1.1, 0.9], verdicts.NOT_REPRODUCED),
+        ([1.0, 2.0, 0.5], [1.2, 0.4, 2.1], verdicts.INCONCLUSIVE),
+        ([1.0], [2.0], verdicts.INCONCLUSIVE),
     ],
 )
-def test_compare_lower_needs_a_difference_beyond_the_seed_spread(ours, theirs, verdict):
-    assert claims.compare_lower(ours, theirs) == verdict
+def test_lower_needs_every_seed_beyond_the_others(ours, theirs, verdict):
+    assert judge(ours, theirs) == verdict
+    assert judge([-v for v in ours], [-v for v in theirs], higher_is_better=True) == verdict

@@ -7,20 +7,19 @@ import pytest
 import torch
 
 import ggcn.models.cooperative as coop
-import ggcn.core.langevin
+import ggcn.core.learner
 from ggcn.config import get_profile
 from ggcn.measure.data import digits
 from ggcn.core.rules import JKORule, KLRule
 from ggcn.models.generators import DeconvGenerator, build_generator
 from ggcn.models.registry import FAMILY, build_model
-from ggcn.models.multigrid import NAMES as MULTIGRID_NAMES
-from ggcn.models.dcgan import NAMES as DCGAN_NAMES
+from ggcn.models.multigrid import MULTIGRID_NAMES
+from ggcn.models.dcgan import DCGAN_NAME
 from ggcn.measure.proxy import fit_proxy, label_accuracy
-from ggcn.models.masks import interpolate, latent_path
 from ggcn.core.train import train
 
 PROFILE = get_profile("smoke", langevin_steps=3, width=8, z_dim=8)
-VARIANT_CASES = [(name, cond) for name in coop.NAMES for cond in (False, True)]
+VARIANT_CASES = [(name, cond) for name in coop.GGCN_NAMES for cond in (False, True)]
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +30,7 @@ def data():
 def make(name, data, conditional=False, seed=0, **options):
     x, y = data
     torch.manual_seed(seed)
-    return coop.build(name, PROFILE, 1, 8, labels=y if conditional else None, n_examples=len(x), **options)
+    return coop.build_ggcn(name, PROFILE, 1, 8, labels=y if conditional else None, n_examples=len(x), **options)
 
 
 def through_file(state):
@@ -54,7 +53,7 @@ def test_the_variant_table():
     assert coop.VARIANTS == {
         "ggcn": (True, False), "ggcn-lhs": (False, False), "ggcn+ams": (True, True), "ggcn-lhs+ams": (False, True),
     }
-    assert set(FAMILY) == set(coop.NAMES) | set(MULTIGRID_NAMES) | set(DCGAN_NAMES)
+    assert set(FAMILY) == set(coop.GGCN_NAMES) | set(MULTIGRID_NAMES) | {DCGAN_NAME}
 
 
 @pytest.mark.parametrize("name,conditional", VARIANT_CASES)
@@ -82,8 +81,7 @@ def test_ams_sampling_is_one_pass_without_langevin(monkeypatch, data):
     def forbidden(*args, **kwargs):
         raise AssertionError("Langevin was called")
 
-    monkeypatch.setattr(coop, "langevin", forbidden)
-    monkeypatch.setattr(ggcn.core.langevin, "langevin", forbidden)
+    monkeypatch.setattr(ggcn.core.learner, "langevin", forbidden)
     assert ams.sample(6).shape == (6, 1, 8, 8)
     with pytest.raises(AssertionError, match="Langevin was called"):
         revised.sample(6)
@@ -114,8 +112,9 @@ def test_generator_and_codes_update_once_every_k_synthesizer_updates(data):
 def test_lhs_codes_move_only_through_their_sgd_optimizer(name, data):
     x, _ = data
     model = make(name, data)
-    assert type(model.opt_codes) is torch.optim.SGD and model.opt_codes.param_groups[0]["params"] == [model.codes]
-    assert isinstance(model.opt_generator, torch.optim.Adam) and isinstance(model.opt_energy, torch.optim.Adam)
+    opt_codes = model.hidden.optimizer
+    assert type(opt_codes) is torch.optim.SGD and opt_codes.param_groups[0]["params"] == [model.codes]
+    assert isinstance(model.opt_generator, torch.optim.Adam) and isinstance(model.optimizer, torch.optim.Adam)
     idx = torch.arange(16)
     codes, gen = model.codes.detach().clone(), params(model.generator)
     for _ in range(3):  # synthesizer-only steps
@@ -142,7 +141,7 @@ def test_lhs_codes_descend_their_reconstruction_loss(target, data):
 
     def code_loss(z):
         with torch.no_grad():
-            return 0.5 * (goal - generator(z)).pow(2).sum() + 0.5 * model.code_prior * z.pow(2).sum()
+            return 0.5 * (goal - generator(z)).pow(2).sum() + 0.5 * model.hidden.prior * z.pow(2).sum()
 
     assert code_loss(z_new) < code_loss(z_old)
 
@@ -172,11 +171,12 @@ def test_amortized_step_climbs_the_model_log_density_with_theta_fixed(data):
 
     def keep_energy(*args):  # the synthesizer update of step 4 runs first; remember θ after it
         nonlocal energy_before_generator_step
+        result = real(*args)
         energy_before_generator_step = params(model.energy)
-        return real(*args)
+        return result
 
-    real = model._generator_step
-    model._generator_step = keep_energy
+    real = model.update
+    model.update = keep_energy
     model.step(x[idx], idx)
     assert same(params(model.energy), energy_before_generator_step)  # θ frozen during the AMS step
     assert all(p.requires_grad for p in model.energy.parameters())
@@ -192,10 +192,10 @@ def test_amortized_step_climbs_the_model_log_density_with_theta_fixed(data):
 def test_replay_buffer_adds_chains_from_past_revised_samples(data):
     x, _ = data
     model = make("ggcn-lhs", data, replay=0.5)
-    bank = model.buffer.x.clone()
+    bank = model.revision.bank.x.clone()
     model.step(x[:16])
     assert model.particles.shape == (16, 1, 8, 8)
-    assert (model.buffer.x != bank).flatten(1).any(1).sum() >= 8
+    assert (model.revision.bank.x != bank).flatten(1).any(1).sum() >= 8
     with pytest.raises(ValueError, match="replay"):
         make("ggcn-lhs+ams", data, replay=0.5)
 
@@ -230,7 +230,7 @@ def test_state_dict_round_trip_continues_identically(name, conditional, data):
 def test_bad_inputs_say_what_to_do(data):
     x, y = data
     with pytest.raises(ValueError, match="n_examples"):
-        coop.build("ggcn", PROFILE, 1, 8)
+        coop.build_ggcn("ggcn", PROFILE, 1, 8)
     with pytest.raises(ValueError, match="example_index"):
         make("ggcn", data).step(x[:4])
     with pytest.raises(ValueError, match="pass the class labels"):
@@ -238,7 +238,7 @@ def test_bad_inputs_say_what_to_do(data):
     with pytest.raises(ValueError, match="unconditional"):
         make("ggcn-lhs+ams", data).sample(3, 1)
     with pytest.raises(ValueError, match="unknown GGCN variant"):
-        coop.build("ggcn+lhs", PROFILE, 1, 8)
+        coop.build_ggcn("ggcn+lhs", PROFILE, 1, 8)
     with pytest.raises(ValueError, match="lhs_target"):
         make("ggcn+ams", data, lhs_target="revised")
 
@@ -261,13 +261,13 @@ def test_generators_map_codes_to_images_in_the_data_range():
 
 def test_latent_interpolation_walks_a_straight_line_between_clipped_codes(data):
     za, zb = torch.tensor([3.0, -0.5, 0.2]), torch.tensor([-2.0, 0.5, 0.2])
-    path = latent_path(za, zb)
+    path = coop.latent_path(za, zb)
     assert path.shape == (10, 3)
     assert torch.equal(path[0], za.clamp(-1, 1)) and torch.equal(path[-1], zb.clamp(-1, 1))
     steps = path.diff(dim=0)
     assert torch.allclose(steps, steps[0].expand_as(steps), atol=1e-6)
     model = make("ggcn+ams", data, conditional=True)
-    images = interpolate(model, torch.randn(8), torch.randn(8), y=3)
+    images = coop.interpolate(model, torch.randn(8), torch.randn(8), y=3)
     assert images.shape == (10, 1, 8, 8)
 
 
@@ -276,7 +276,7 @@ def test_a_conditional_sample_shows_its_label():
     x, y = digits(8)
     classifier = fit_proxy(x, y, iterations=150)
     torch.manual_seed(0)
-    model = coop.build("ggcn+ams", get_profile("smoke"), 1, 8, labels=y, width=32, z_dim=16)
+    model = coop.build_ggcn("ggcn+ams", get_profile("smoke"), 1, 8, labels=y, width=32, z_dim=16)
     train(model, x, 200, batch_size=64, labels=coop.example_index(x), seed=0)
     wanted = torch.arange(10).repeat_interleave(20)
     torch.manual_seed(0)

@@ -129,6 +129,14 @@ def test_lfw_faces_are_the_first_100_crops_not_the_background_patches():
     torch.testing.assert_close(faces[:, 0], expected)
 
 
+def test_lfw_non_faces_are_the_other_100_crops():
+    import skimage.data
+
+    patches = data.lfw_faces(size=25, faces=False)
+    expected = torch.as_tensor(skimage.data.lfw_subset()[100:], dtype=torch.float32) * 2 - 1
+    torch.testing.assert_close(patches[:, 0], expected)
+
+
 @pytest.mark.parametrize("name,count,channels", [
     ("lfw", 100, 1), ("digits", 1797, 1), ("brick", 1, 1), ("grass", 1, 1), ("gravel", 1, 1),
     ("astronaut", 1, 3), ("coffee", 1, 3), ("chelsea", 1, 3), ("rocket", 1, 3), ("hubble_deep_field", 1, 3),

@@ -6,7 +6,7 @@ import torch
 
 from ggcn.config import get_profile
 from ggcn.measure.data import digits
-from ggcn.models.dcgan import DCGAN, build
+from ggcn.models.dcgan import DCGAN, build_dcgan
 from ggcn.models.generators import DCGANDiscriminator, DCGANGenerator
 from ggcn.models.registry import build_model
 from ggcn.core.train import train
@@ -47,18 +47,18 @@ def test_one_step_updates_both_players(images):
 
 
 def test_the_discriminator_learns_to_tell_data_from_samples(images):
-    model = build("dcgan", PROFILE, 1, 16)
+    model = build_dcgan("dcgan", PROFILE, 1, 16)
     history = train(model, images, 30, batch_size=32, seed=0)
     assert history.column("d_real")[-5:].mean() > history.column("d_fake")[-5:].mean() + 0.2
 
 
 def test_state_dict_round_trip_continues_identically(images):
-    model = build("dcgan", PROFILE, 1, 16)
+    model = build_dcgan("dcgan", PROFILE, 1, 16)
     train(model, images, 2, batch_size=32)
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     buffer.seek(0)
-    twin = build("dcgan", PROFILE, 1, 16)
+    twin = build_dcgan("dcgan", PROFILE, 1, 16)
     twin.load_state_dict(torch.load(buffer, weights_only=False))
     results = []
     for m in (model, twin):
@@ -70,6 +70,6 @@ def test_state_dict_round_trip_continues_identically(images):
 
 def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="unknown option"):
-        build("dcgan", PROFILE, 1, 16, jko_weight=0.2)
+        build_dcgan("dcgan", PROFILE, 1, 16, jko_weight=0.2)
     with pytest.raises(ValueError, match="n_particles"):
         build_model("dcgan", PROFILE, 1, 16, n_particles=8)

@@ -14,8 +14,10 @@ from ggcn.measure.evaluation import (
     WEIGHTS_ENV,
     InceptionUnavailable,
     fid_with_features,
+    frechet_distance,
     image_quality,
     inception_metrics,
+    kernel_distance,
 )
 
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
@@ -70,6 +72,21 @@ def test_fid_of_a_shift_under_linear_features_is_the_squared_mean_shift(halves):
 def test_fid_needs_two_images_per_set(halves, conv_features):
     with pytest.raises(ValueError, match="at least 2 fake"):
         fid_with_features(halves[0], halves[1][:1], conv_features)
+
+
+def test_frechet_distance_of_shifted_features_is_the_squared_shift():
+    f = torch.randn(300, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert frechet_distance(f, f + 1) == pytest.approx(8.0, rel=1e-6)  # ||μ_r − μ_g||² = 8 · 1², Σ unchanged
+
+
+def test_kernel_distance_separates_a_shift_from_sampling_noise_and_fits_its_subsets_to_small_sets():
+    g = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(300, 8, generator=g, dtype=torch.float64) for _ in range(2))
+    same, _ = kernel_distance(a, b, subset_size=100)
+    shifted, _ = kernel_distance(a, b + 1, subset_size=100)
+    assert abs(same) < 0.05 and shifted > 100 * abs(same)
+    assert kernel_distance(a, b, 100) == kernel_distance(a, b, 100)  # fixed subsets
+    assert all(map(math.isfinite, kernel_distance(a[:50], b)))  # 1000 > 50 rows: subsets of 50
 
 
 class _Classifier(nn.Module):

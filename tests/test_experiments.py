@@ -10,10 +10,13 @@ from dataclasses import replace
 
 from ggcn import config
 from ggcn.config import get_profile, recipe
+from ggcn.config import REGIMES
 from ggcn.experiments.rules import (
-    CURVES, REGIMES, Comparison, base_settings, claim_verdict, compare_regimes, compare_rules, from_uint8,
-    grid_settings, regime, record_claims, run_one, seed_summary, to_uint8,
+    CURVES, Comparison, base_settings, compare_regimes, compare_rules, grid_settings, record_wgcn_claims, regime,
+    run_one,
 )
+from ggcn.experiments.verdicts import convergence, seed_summary
+from ggcn.measure.datasets import from_uint8, to_uint8
 
 TINY = get_profile("smoke", iterations=3, langevin_steps=2, batch_size=4, width=4)
 
@@ -153,12 +156,12 @@ def test_verdict_reproduces_only_when_every_seed_ends_lower_and_converges_faster
     fast = seed_summary(np.array([[1.0, 0.5], [1.1, 0.6]]))
     slow = seed_summary(np.array([[3.0, 2.0], [3.2, 2.1]]))
     mixed = seed_summary(np.array([[0.9, 0.4], [3.3, 2.2]]))
-    claim = claim_verdict(fast, slow)
+    claim = convergence(fast, slow)
     assert claim.reproduced and claim.final == claim.auc == "lower"
     assert "lower than GCN's" in claim.text and "reproduces" in claim.text
-    claim = claim_verdict(slow, fast)
+    claim = convergence(slow, fast)
     assert not claim.reproduced and claim.final == "higher" and "does not reproduce" in claim.text
-    claim = claim_verdict(mixed, slow)
+    claim = convergence(mixed, slow)
     assert not claim.reproduced and "within the seed spread" in claim.final
 
 
@@ -166,26 +169,26 @@ def test_ending_lower_without_converging_faster_is_not_the_claim():
     # lower at the end, but slower at first: the areas overlap
     late = seed_summary(np.array([[4.0, 1.0, 0.2, 0.2], [4.2, 1.2, 0.3, 0.3]]), last=0.25)
     base = seed_summary(np.array([[2.0, 1.0, 1.0, 1.0], [2.2, 1.2, 1.1, 1.1]]), last=0.25)
-    claim = claim_verdict(late, base)
+    claim = convergence(late, base)
     assert claim.final == "lower" and claim.auc != "lower" and not claim.reproduced
 
 
-def test_record_claims_reads_verdicts_off_the_runs():
+def test_record_wgcn_claims_reads_verdicts_off_the_runs():
     """wGCN lower on every seed → Fig. 5 reproduced; GCN blows up in the unstable regime while
     wGCN holds → Fig. 4 reproduced; if GCN does not blow up the regime did not test the claim."""
     from types import SimpleNamespace
 
-    from ggcn.book import claims
+    from ggcn.experiments import verdicts
 
     def comparison(gcn, wgcn):
         return SimpleNamespace(curves_at=lambda: {"gcn": np.full((1, 8), gcn), "wgcn": np.full((1, 8), wgcn)})
 
     summaries = {"gcn": {"final": [2.0, 2.1, 1.9], "auc": [3.0, 3.1, 2.9]},
                  "wgcn": {"final": [1.0, 1.1, 0.9], "auc": [2.0, 2.1, 1.9]}}
-    metrics = record_claims({}, summaries, comparison(1.0, 1.0), comparison(50.0, 1.5))
-    assert metrics["claims"]["faster-convergence"]["verdict"] == claims.REPRODUCED
-    assert metrics["claims"]["stability"]["verdict"] == claims.REPRODUCED
-    metrics = record_claims({}, {"gcn": summaries["wgcn"], "wgcn": summaries["gcn"]},
+    metrics = record_wgcn_claims({}, summaries, comparison(1.0, 1.0), comparison(50.0, 1.5))
+    assert metrics["claims"]["faster-convergence"]["verdict"] == verdicts.REPRODUCED
+    assert metrics["claims"]["stability"]["verdict"] == verdicts.REPRODUCED
+    metrics = record_wgcn_claims({}, {"gcn": summaries["wgcn"], "wgcn": summaries["gcn"]},
                                         comparison(1.0, 1.0), comparison(1.5, 1.5))
-    assert metrics["claims"]["faster-convergence"]["verdict"] == claims.NOT_REPRODUCED
-    assert metrics["claims"]["stability"]["verdict"] == claims.INCONCLUSIVE
+    assert metrics["claims"]["faster-convergence"]["verdict"] == verdicts.NOT_REPRODUCED
+    assert metrics["claims"]["stability"]["verdict"] == verdicts.INCONCLUSIVE

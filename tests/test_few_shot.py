@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from ggcn.experiments import few_shot
+from ggcn.measure import scores
 from ggcn.config import get_profile, recipe
 from ggcn.measure.data import photo
 from ggcn.measure.proxy import fit_proxy
@@ -27,37 +28,37 @@ def test_duplicate_repeats_the_images_in_order(photos):
 
 def test_copies_of_the_training_images_are_at_distance_zero(photos):
     copies = few_shot.duplicate(photos, 9)
-    assert torch.all(few_shot.nearest_distance(copies, photos) == 0)
-    assert torch.all(few_shot.coverage_distance(copies, photos) == 0)
-    assert few_shot.reference_scores(photos)["nearest"] == 0
+    assert torch.all(scores.nearest_distance(copies, photos) == 0)
+    assert torch.all(scores.coverage_distance(copies, photos) == 0)
+    assert scores.reference_scores(photos)["nearest"] == 0
 
 
 def test_distances_are_root_mean_square_pixel_differences():
     flat = lambda v: torch.full((1, 3, 4, 4), v)  # noqa: E731
     references = torch.cat([flat(0.5), flat(-0.2)])
     samples = torch.cat([flat(0.0), flat(0.4)])
-    assert few_shot.nearest_distance(samples, references).tolist() == pytest.approx([0.2, 0.1])
-    assert few_shot.coverage_distance(samples, references).tolist() == pytest.approx([0.1, 0.2])
-    assert few_shot.diversity(samples) == pytest.approx(0.4)
-    assert few_shot.nearest_distance(flat(3.0), flat(1.0)).item() == 0  # samples are clipped to [-1, 1]
+    assert scores.nearest_distance(samples, references).tolist() == pytest.approx([0.2, 0.1])
+    assert scores.coverage_distance(samples, references).tolist() == pytest.approx([0.1, 0.2])
+    assert scores.diversity(samples) == pytest.approx(0.4)
+    assert scores.nearest_distance(flat(3.0), flat(1.0)).item() == 0  # samples are clipped to [-1, 1]
 
 
 def test_collapse_onto_one_image_is_near_but_does_not_cover(photos):
     collapsed = photos[:1].repeat(6, 1, 1, 1)
-    assert torch.all(few_shot.nearest_distance(collapsed, photos) == 0)
-    assert few_shot.coverage_distance(collapsed, photos)[1:].min() > 0.1
-    assert few_shot.diversity(collapsed) == 0
+    assert torch.all(scores.nearest_distance(collapsed, photos) == 0)
+    assert scores.coverage_distance(collapsed, photos)[1:].min() > 0.1
+    assert scores.diversity(collapsed) == 0
 
 
 def test_scores_name_every_number_and_the_set_distance_is_the_mean(photos):
     proxy = fit_proxy(few_shot.duplicate(photos, 12), iterations=5, batch_size=12)
     torch.manual_seed(0)
     noisy = few_shot.duplicate(photos, 6) + 0.2 * torch.randn(6, 3, SIZE, SIZE)
-    s = few_shot.scores(noisy, photos, proxy)
+    s = scores.copy_scores(noisy, photos, proxy)
     assert set(s) == {"nearest", "coverage", "set_distance", "diversity", "proxy_fid"}
     assert s["set_distance"] == pytest.approx((s["nearest"] + s["coverage"]) / 2)
     assert s["nearest"] > 0 and s["proxy_fid"] >= 0
-    assert few_shot.scores(few_shot.duplicate(photos, 6), photos, proxy)["set_distance"] == 0
+    assert scores.copy_scores(few_shot.duplicate(photos, 6), photos, proxy)["set_distance"] == 0
 
 
 @pytest.mark.parametrize("name", few_shot.FEW_SHOT_MODELS)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import ggcn.models.cooperative as coop
-import ggcn.core.langevin
+import ggcn.core.learner
 from ggcn.models import inpainting
 from ggcn.models import masks as tasks
 from ggcn.config import get_profile, recipe
@@ -14,6 +14,7 @@ from ggcn.core.rules import weight_unit
 from ggcn.measure.data import lfw_faces
 from ggcn.core.rules import JKORule
 from ggcn.core.train import train
+from ggcn.experiments.runs import fit
 
 PROFILE = get_profile("smoke", width=8, z_dim=8, batch_size=8)
 SIZE = 16
@@ -26,12 +27,18 @@ def faces():
 
 def make(name="ggcn+ams", n_examples=24, seed=0, **options):
     torch.manual_seed(seed)
-    return inpainting.build(name, PROFILE, 1, SIZE, n_examples=n_examples, **options)
+    return inpainting.build_inpainter(name, PROFILE, 1, SIZE, n_examples=n_examples, **options)
 
 
 def generator(seed=0):
     torch.manual_seed(seed)
     return inpainting.MaskedImageGenerator(1, SIZE, z_dim=4, width=8, code_dim=6)
+
+
+def trained(faces, seed):
+    """The inpainter trained by the one runner, as chapter 6 trains it."""
+    build = lambda: inpainting.build_inpainter("ggcn+ams", PROFILE, faces.shape[1], SIZE, n_examples=len(faces))  # noqa: E731
+    return fit(build, faces, PROFILE, seed, iterations=4, on_examples=True).model
 
 
 def params(module):
@@ -106,8 +113,7 @@ def test_it_learns_in_the_one_training_loop_with_fresh_masks_and_no_langevin(fac
     def forbidden(*args, **kwargs):
         raise AssertionError("Langevin was called")
 
-    monkeypatch.setattr(coop, "langevin", forbidden)
-    monkeypatch.setattr(ggcn.core.langevin, "langevin", forbidden)
+    monkeypatch.setattr(ggcn.core.learner, "langevin", forbidden)
     model = make()
     energy, gen, codes = params(model.energy), params(model.generator), model.codes.detach().clone()
     history = train(model, faces, 8, batch_size=8, labels=coop.example_index(faces), seed=0)
@@ -125,7 +131,7 @@ def test_training_masks_come_from_the_chosen_kinds(faces):
 
 
 def test_completing_new_faces_keeps_their_known_pixels(faces):
-    model = inpainting.train_inpainter("ggcn+ams", faces[:16], PROFILE, seed=0, iterations=4)
+    model = trained(faces[:16], seed=0)
     x = faces[16:]
     mask = tasks.make_masks("spot", len(x), SIZE, torch.Generator().manual_seed(1))
     x_hat = model.complete(x, mask)
@@ -136,8 +142,8 @@ def test_completing_new_faces_keeps_their_known_pixels(faces):
 
 
 def test_training_is_seeded(faces):
-    a = inpainting.train_inpainter("ggcn+ams", faces, PROFILE, seed=3, iterations=4)
-    b = inpainting.train_inpainter("ggcn+ams", faces, PROFILE, seed=3, iterations=4)
+    a = trained(faces, seed=3)
+    b = trained(faces, seed=3)
     assert all(torch.equal(p, q) for p, q in zip(params(a.generator), params(b.generator)))
 
 
@@ -162,13 +168,13 @@ def test_state_dict_round_trip_continues_identically(faces):
 
 def test_bad_requests_say_what_to_do():
     with pytest.raises(ValueError, match="amortized"):
-        inpainting.build("ggcn", PROFILE, 1, SIZE, n_examples=4)
+        inpainting.build_inpainter("ggcn", PROFILE, 1, SIZE, n_examples=4)
     with pytest.raises(ValueError, match="unknown option"):
-        inpainting.build("ggcn+ams", PROFILE, 1, SIZE, n_examples=4, langevin_steps=5)
+        inpainting.build_inpainter("ggcn+ams", PROFILE, 1, SIZE, n_examples=4, langevin_steps=5)
     with pytest.raises(ValueError, match="n_examples"):
-        inpainting.build("ggcn+ams", PROFILE, 1, SIZE)
+        inpainting.build_inpainter("ggcn+ams", PROFILE, 1, SIZE)
     with pytest.raises(ValueError, match="mask_kinds"):
-        inpainting.build("ggcn+ams", PROFILE, 1, SIZE, n_examples=4, mask_kinds=("blob",))
+        inpainting.build_inpainter("ggcn+ams", PROFILE, 1, SIZE, n_examples=4, mask_kinds=("blob",))
     with pytest.raises(TypeError, match="MaskedImageGenerator"):
-        inpainting.InpaintingGGCN(coop.build("ggcn+ams", PROFILE, 1, SIZE, n_examples=4).generator,
+        inpainting.InpaintingGGCN(coop.build_ggcn("ggcn+ams", PROFILE, 1, SIZE, n_examples=4).generator,
                                   make().energy, make().rule, make().sampler, lhs=False)

@@ -1,4 +1,4 @@
-"""The Langevin sampler and the particle initialisers (ggcn.core.langevin).
+"""The Langevin sampler (ggcn.core.langevin) and the particle initialisers (ggcn.core.chains).
 
 The update under test is  x ← x − (δ²/2)(x/σ² − ∇f(x)) + δ ε  on p ∝ exp(f) N(0, σ²I).
 """
@@ -9,15 +9,8 @@ import torch
 from scipy import stats
 from torch import nn
 
-from ggcn.core.langevin import (
-    LangevinConfig,
-    NoiseInit,
-    PersistentChains,
-    ReplayBuffer,
-    frozen,
-    langevin,
-    uniform_noise,
-)
+from ggcn.core.chains import NoiseInit, PersistentChains, ReplayBuffer, uniform_noise
+from ggcn.core.langevin import LangevinConfig, frozen, langevin
 from ggcn.models.nets import ConvEnergy
 
 

@@ -75,7 +75,7 @@ def test_fit_recipe_counts_training_time_and_finds_the_first_passing_check():
     run = fit_recipe("gcn", "digits", x, get_profile("smoke"), judge=judge, eval_every=4, n_eval=20)
     assert calls == [20, 20, 20]  # 12 smoke iterations, a check every 4
     assert [it for it, _, _ in run.checks] == [4, 8, 12] and [ok for *_, ok in run.checks] == [False, True, True]
-    assert run.seconds_to_quality == run.checks[1][1] and 0 < run.seconds_to_quality < run.train_seconds
+    assert run.seconds_to_quality == run.checks[1][1] and 0 < run.seconds_to_quality < run.seconds
     assert len(run.history) == 12 and not run.diverged
 
 

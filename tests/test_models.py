@@ -1,11 +1,14 @@
-"""Models (ggcn.models.registry) and the energies they are built from (ggcn.models.nets)."""
+"""Energy models (ggcn.core.learner.EnergyModel) built by name (ggcn.models.registry) from the energies of
+ggcn.models.nets."""
 import pytest
 import torch
 
 from ggcn.config import get_profile
 from ggcn.core.rules import JKORule, KLRule
-from ggcn.core.langevin import NoiseInit, PersistentChains, ReplayBuffer
-from ggcn.models.registry import MODELS, build_model
+from ggcn.core.chains import NoiseInit, PersistentChains, ReplayBuffer
+from ggcn.core.learner import Learner
+from ggcn.models.cooperative import GGCN_NAMES
+from ggcn.models.registry import FAMILY, MODELS, build_model
 from ggcn.models.nets import VGG16_FILE, ConvEnergy, FrameEnergy, vgg16_filters
 
 SMOKE = get_profile("smoke", langevin_steps=2)
@@ -28,6 +31,17 @@ def test_every_model_builds_and_learns_one_iteration(name, channels, size):
     assert {"loss", "energy_gap", "grad_norm"} <= set(stats)
     assert any(not torch.equal(a, b) for a, b in zip(before, model.energy.parameters()))
     assert model.sample(3).shape == (3, channels, size, size)
+
+
+@pytest.mark.parametrize("name", [*MODELS, *FAMILY])
+def test_every_model_keeps_the_one_learner_contract(name):
+    """step(x, idx) -> detached stats, sample(n) fresh samples, and a state that loads back."""
+    model = build_model(name, SMOKE, 1, 8, **({"n_examples": 8} if name in GGCN_NAMES else {}))
+    assert isinstance(model, Learner)
+    stats = model.step(torch.rand(8, 1, 8, 8) * 2 - 1, torch.arange(8))
+    assert stats and all(not v.requires_grad for v in stats.values())
+    assert model.sample(3).shape == (3, 1, 8, 8)
+    model.load_state_dict(model.state_dict())
 
 
 @pytest.mark.parametrize(
@@ -101,15 +115,11 @@ def test_frame_learns_only_theta_and_keeps_its_filters():
     assert torch.equal(dict(model.energy.named_buffers())["filters.weight"], filters)
 
 
-def test_vgg_filters_without_weights_name_the_expected_file(tmp_path):
-    before = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path))
-    try:
-        with pytest.raises(FileNotFoundError) as err:
-            vgg16_filters(download=False)
-    finally:
-        torch.hub.set_dir(before)
-    assert str(tmp_path / "checkpoints" / VGG16_FILE) in str(err.value)
+def test_vgg_filters_without_weights_name_the_expected_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # (torch.hub.set_dir would pin the cache for later tests)
+    with pytest.raises(FileNotFoundError) as err:
+        vgg16_filters(download=False)
+    assert str(tmp_path / "hub" / "checkpoints" / VGG16_FILE) in str(err.value)
     assert "weights_path" in str(err.value)
 
 

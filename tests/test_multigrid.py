@@ -1,17 +1,18 @@
-"""MGCN / wMGCN: block-average and pixel-replication grids, one energy and optimizer per grid,
-chains carried from the coarsest version of the training images up to the finest grid."""
+"""MGCN / wMGCN: block-average and pixel-replication grids, one synthesizer (energy, rule, optimizer) per
+grid, chains carried from the coarsest version of the training images up to the finest grid."""
 import io
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+import ggcn.core.learner
 import ggcn.models.multigrid as mg
 from ggcn.config import get_profile
 from ggcn.measure.data import digits
 from ggcn.core.rules import JKORule, KLRule
 from ggcn.models.registry import build_model
-from ggcn.models.nets import ConvEnergy
+from ggcn.models.nets import ConvEnergy, MLPEnergy
 from ggcn.core.train import train
 
 PROFILE = get_profile("smoke", langevin_steps=3, width=8)
@@ -64,8 +65,8 @@ def test_default_ladder_follows_gao_et_al():
 
 
 def test_small_grids_get_a_dense_energy_and_larger_ones_the_convnet():
-    assert isinstance(mg.grid_energy(3, 1, 8), mg.DenseEnergy)
-    assert isinstance(mg.grid_energy(3, 4, 8), mg.DenseEnergy)
+    assert isinstance(mg.grid_energy(3, 1, 8), MLPEnergy)
+    assert isinstance(mg.grid_energy(3, 4, 8), MLPEnergy)
     assert isinstance(mg.grid_energy(3, 8, 8), ConvEnergy)
     for size in (1, 2, 4):
         assert mg.grid_energy(3, size, 8)(torch.randn(5, 3, size, size)).shape == (5,)
@@ -75,13 +76,13 @@ def test_small_grids_get_a_dense_energy_and_larger_ones_the_convnet():
 def test_one_iteration_learns_every_grid_with_its_own_optimizer(name, rule, images):
     """The 1×1 grid only starts the chains (no energy there, as in Gao et al.)."""
     model = build_model(name, PROFILE, 1, 16)
-    assert isinstance(model, mg.MultiGridModel) and all(type(r) is rule for r in model.rules)
-    assert model.sizes == (1, 4, 16) and len(model.energies) == 2
-    assert len({id(o) for o in model.optimizers}) == 2 and len({id(r) for r in model.rules}) == 2
-    before = [[p.clone() for p in e.parameters()] for e in model.energies]
+    assert isinstance(model, mg.MultiGridModel) and all(type(g.rule) is rule for g in model.grids)
+    assert model.sizes == (1, 4, 16) and len(model.grids) == 2
+    assert len({id(g.optimizer) for g in model.grids}) == 2 and len({id(g.rule) for g in model.grids}) == 2
+    before = [[p.clone() for p in g.energy.parameters()] for g in model.grids]
     history = train(model, images, 1, batch_size=8)
-    for energy, old in zip(model.energies, before):
-        assert any(not torch.equal(p, q) for p, q in zip(energy.parameters(), old))
+    for grid, old in zip(model.grids, before):
+        assert any(not torch.equal(p, q) for p, q in zip(grid.energy.parameters(), old))
     record = history.records[0]
     assert "energy_gap_1" not in record
     for size in model.sizes[1:]:
@@ -91,9 +92,9 @@ def test_one_iteration_learns_every_grid_with_its_own_optimizer(name, rule, imag
 
 
 def test_chains_start_at_the_coarsest_training_images_and_are_carried_up(monkeypatch, images):
-    model = mg.build("mgcn", PROFILE, 1, 16, sizes=(4, 8, 16))
+    model = mg.build_multigrid("mgcn", PROFILE, 1, 16, sizes=(4, 8, 16))
     starts, ends = [], []
-    real = mg.langevin
+    real = ggcn.core.learner.langevin
 
     def recording(energy, x0, cfg, **kw):
         chain = real(energy, x0, cfg, **kw)
@@ -101,7 +102,7 @@ def test_chains_start_at_the_coarsest_training_images_and_are_carried_up(monkeyp
         ends.append(chain.x.clone())
         return chain
 
-    monkeypatch.setattr(mg, "langevin", recording)
+    monkeypatch.setattr(ggcn.core.learner, "langevin", recording)
     x = images[:8]
     model.step(x)
     assert [s.shape[-1] for s in starts] == [8, 16]
@@ -111,7 +112,7 @@ def test_chains_start_at_the_coarsest_training_images_and_are_carried_up(monkeyp
 
 
 def test_sampling_starts_from_remembered_or_given_coarse_images(images):
-    model = mg.build("wmgcn", PROFILE, 1, 16)
+    model = mg.build_multigrid("wmgcn", PROFILE, 1, 16)
     with pytest.raises(ValueError, match="train first"):
         model.sample(4)
     train(model, images, 1, batch_size=8)
@@ -123,9 +124,9 @@ def test_sampling_starts_from_remembered_or_given_coarse_images(images):
 
 
 def test_state_dict_round_trip_continues_identically(images):
-    model = mg.build("wmgcn", PROFILE, 1, 16)
+    model = mg.build_multigrid("wmgcn", PROFILE, 1, 16)
     train(model, images, 2, batch_size=8)
-    copy = mg.build("wmgcn", PROFILE, 1, 16)
+    copy = mg.build_multigrid("wmgcn", PROFILE, 1, 16)
     copy.load_state_dict(through_file(model.state_dict()))
     torch.manual_seed(5)
     a = model.step(images[:8])
@@ -133,12 +134,12 @@ def test_state_dict_round_trip_continues_identically(images):
     b = copy.step(images[:8])
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert torch.equal(model.coarse_bank, copy.coarse_bank)
-    for e, f in zip(model.energies, copy.energies):
-        assert all(torch.equal(p, q) for p, q in zip(e.parameters(), f.parameters()))
+    for g, h in zip(model.grids, copy.grids):
+        assert all(torch.equal(p, q) for p, q in zip(g.energy.parameters(), h.energy.parameters()))
 
 
 def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="unknown option"):
-        mg.build("mgcn", PROFILE, 1, 16, n_grids=3)
+        mg.build_multigrid("mgcn", PROFILE, 1, 16, n_grids=3)
     with pytest.raises(ValueError, match="unknown multi-grid"):
-        mg.build("ggcn", PROFILE, 1, 16)
+        mg.build_multigrid("ggcn", PROFILE, 1, 16)

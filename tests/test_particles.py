@@ -1,12 +1,14 @@
-"""The particle world: fixed energies, the 1-D Gaussian JKO step, distances and verdicts."""
+"""The particle world: fixed energies, the 1-D Gaussian JKO step, distances and the seed test."""
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from ggcn.measure import data
+from ggcn import config
 from ggcn.experiments import particle_world as particles
+from ggcn.experiments import verdicts
+from ggcn.measure import data, scores
 from ggcn.core.langevin import LangevinConfig, langevin
 from ggcn.experiments.particle_world import Gaussian1D
 
@@ -25,7 +27,7 @@ def test_langevin_on_a_single_well_samples_that_gaussian():
     x = langevin(well, torch.zeros(4000, 2), LangevinConfig(n_steps=1500, step_size=0.05, sigma=2.0)).x
     assert torch.allclose(x.mean(0), torch.tensor([1.0, -0.5]), atol=0.03)
     assert torch.allclose(x.std(0), torch.tensor([0.4, 0.4]), atol=0.02)
-    assert particles.mode_spread(x, well.centres) == pytest.approx(0.4, abs=0.02)
+    assert scores.mode_spread(x, well.centres) == pytest.approx(0.4, abs=0.02)
 
 
 def test_mixture_energy_rejects_bad_weights():
@@ -36,7 +38,7 @@ def test_mixture_energy_rejects_bad_weights():
 def test_well_shares_count_nearest_centres():
     centres = torch.tensor([[0.0, 0.0], [10.0, 0.0]])
     x = torch.tensor([[0.1, 0.0], [9.0, 1.0], [10.5, 0.0], [11.0, 0.0]])
-    assert particles.well_shares(x, centres).tolist() == [0.25, 0.75]
+    assert scores.well_shares(x, centres).tolist() == [0.25, 0.75]
 
 
 def _jko_objective(m, s, start, h, sigma):
@@ -100,32 +102,32 @@ def test_langevin_with_zero_energy_samples_the_reference():
 def test_sliced_wasserstein_of_a_translated_cloud():
     x = data.toy2d("moons", 500)
     shift = torch.tensor([0.3, -0.4])
-    assert particles.sliced_wasserstein(x, x) == pytest.approx(0.0, abs=1e-6)
+    assert scores.sliced_wasserstein(x, x) == pytest.approx(0.0, abs=1e-6)
     # each direction sees the shift <v, θ>; averaging <v, θ>² over the half circle gives |v|²/2
-    assert particles.sliced_wasserstein(x + shift, x) == pytest.approx(0.5 / math.sqrt(2), rel=1e-3)
-    assert math.isnan(particles.sliced_wasserstein(torch.full((5, 2), float("inf")), x))
+    assert scores.sliced_wasserstein(x + shift, x) == pytest.approx(0.5 / math.sqrt(2), rel=1e-3)
+    assert math.isnan(scores.sliced_wasserstein(torch.full((5, 2), float("inf")), x))
 
 
 def test_verdict_is_conservative_and_ranks_diverged_runs_last():
-    assert particles.verdict([0.1, 0.12, 0.11], [0.2, 0.3, 0.25]) == "lower"
-    assert particles.verdict([0.2, 0.3, 0.25], [0.1, 0.12, 0.11]) == "higher"
-    assert particles.verdict([0.1, 0.25], [0.2, 0.3]).startswith("indistinguishable")
-    assert particles.verdict([0.3, 0.4], [math.inf, math.inf]) == "lower"
-    assert particles.versus("lower", "KL's") == "lower than KL's"
-    tie = particles.versus("indistinguishable within the seed spread", "KL's")
+    assert verdicts.outcome([0.1, 0.12, 0.11], [0.2, 0.3, 0.25]) == "lower"
+    assert verdicts.outcome([0.2, 0.3, 0.25], [0.1, 0.12, 0.11]) == "higher"
+    assert verdicts.outcome([0.1, 0.25], [0.2, 0.3]).startswith("indistinguishable")
+    assert verdicts.outcome([0.3, 0.4], [math.inf, math.inf]) == "lower"
+    assert verdicts.versus("lower", "KL's") == "lower than KL's"
+    tie = verdicts.versus("indistinguishable within the seed spread", "KL's")
     assert tie == "indistinguishable from KL's within the seed spread"
     with pytest.raises(ValueError):
-        particles.verdict([float("nan")], [0.1])
+        verdicts.outcome([float("nan")], [0.1])
 
 
 def test_final_distance_failed_and_describe():
     good = np.array([0.5, 0.4, 0.3, 0.2])
-    assert particles.final_distance(good, last=0.5) == pytest.approx(0.25)
-    assert not particles.failed(good)
-    assert particles.failed(np.array([0.5, 0.4, 0.6]))
-    assert particles.failed(np.array([0.5, np.nan]))
-    assert particles.final_distance(np.array([0.5, np.nan])) == math.inf
-    assert particles.describe_values([0.1, math.inf]) == "0.1 ± 0 (1 of 2 diverged)"
+    assert verdicts.final_distance(good, last=0.5) == pytest.approx(0.25)
+    assert not verdicts.failed(good)
+    assert verdicts.failed(np.array([0.5, 0.4, 0.6]))
+    assert verdicts.failed(np.array([0.5, np.nan]))
+    assert verdicts.final_distance(np.array([0.5, np.nan])) == math.inf
+    assert verdicts.describe([0.1, math.inf]) == "0.1 ± 0 (1 of 2 diverged)"
 
 
 def test_jko_with_zero_weight_is_the_kl_rule_on_the_plane():
@@ -134,26 +136,26 @@ def test_jko_with_zero_weight_is_the_kl_rule_on_the_plane():
     jko0 = particles.evolve(toy, "jko", 5, n_particles=64, snapshot_every=5, jko_weight=0.0)
     np.testing.assert_array_equal(kl.sliced_w2, jko0.sliced_w2)
     np.testing.assert_array_equal(kl.particles[-1], jko0.particles[-1])
-    assert kl.iterations == [1, 5]
+    assert kl.iterations.tolist() == [1, 5]
 
 
 def test_presets_and_rules_reject_unknown_names():
     with pytest.raises(ValueError, match="preset"):
-        particles.get_preset("wobbly")
+        config.get_preset("wobbly")
     with pytest.raises(ValueError, match="field"):
-        particles.get_preset("stable", speed=1.0)
+        config.get_preset("stable", speed=1.0)
     with pytest.raises(ValueError, match="rule"):
         particles.particle_model("wasserstein")
-    assert particles.get_preset("unstable").step_size > particles.get_preset("stable").step_size
+    assert config.get_preset("unstable").step_size > config.get_preset("stable").step_size
 
 
 @pytest.mark.parametrize("rule", sorted(particles.RULES))
 def test_evolve_records_snapshots_of_particles_and_potential(rule):
     toy = data.toy2d("gaussians8", 64)
     run = particles.evolve(toy, rule, 7, n_particles=32, snapshot_every=3, grid=12, langevin_steps=3, hidden=8)
-    assert run.rule == rule and run.diverged_at is None and len(run.history) == 7
-    assert run.iterations == [1, 4, 7]  # every 3rd iteration and the last
+    assert run.rule == rule and run.diverged_at == -1
+    assert run.iterations.tolist() == [1, 4, 7]  # every 3rd iteration and the last
     assert [p.shape for p in run.particles] == [(32, 2)] * 3
     assert [u.shape for u in run.potentials] == [(12, 12)] * 3 and all(np.isfinite(u).all() for u in run.potentials)
     assert run.sliced_w2.shape == (7,) and np.isfinite(run.sliced_w2).all()
-    assert run.sliced_w2[-1] == pytest.approx(particles.sliced_wasserstein(torch.as_tensor(run.particles[-1]), toy))
+    assert run.sliced_w2[-1] == pytest.approx(scores.sliced_wasserstein(torch.as_tensor(run.particles[-1]), toy))

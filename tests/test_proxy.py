@@ -65,7 +65,7 @@ def test_fitting_is_seeded(split):
 
 def test_bad_inputs_are_refused(classifier, split):
     _, _, x_test, _ = split
-    with pytest.raises(ValueError, match="at least two"):
+    with pytest.raises(ValueError, match="at least 2 real images"):
         proxy_fid(x_test[:1], x_test, classifier)
     with pytest.raises(ValueError, match="image batches"):
         fit_proxy(x_test.flatten(1))

@@ -16,17 +16,21 @@ from torch import nn
 
 from ggcn.measure import data
 from ggcn.measure import evaluation
+from ggcn import config
 from ggcn.experiments import quality
-from ggcn.book.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, VERDICTS
+from ggcn.experiments.runs import fit
+from ggcn.experiments.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, VERDICTS, describe
 from ggcn.config import get_profile, recipe
+from ggcn.measure import datasets, scores
+from ggcn.measure.proxy import fit_proxy
 from ggcn.models.cooperative import GGCN
 from ggcn.experiments.runs import shown
-from ggcn.models.registry import EnergyModel
+from ggcn.core.learner import EnergyModel
 from ggcn.measure.rulers import digit_ruler
 
 TINY = get_profile("smoke", batch_size=8, width=4, n_seeds=2, n_images=8, z_dim=4)
 PLAN = replace(
-    quality.PLANS["smoke"], stability_iterations=2, stability_steps=1, table_iterations=2, table_steps=1,
+    config.PLANS["smoke"], stability_iterations=2, stability_steps=1, table_iterations=2, table_steps=1,
     table_seeds=2, n_train=None, n_real=20, n_samples=10, conditional_classes=2, n_keep=10, proxy_iterations=5,
     standin_per_class=8, is_splits=2,
 )
@@ -55,9 +59,9 @@ class OneHot(nn.Module):
 # ----------------------------------------------------------------------------- plans and data
 
 
-@pytest.mark.parametrize("name", sorted(quality.PLANS))
+@pytest.mark.parametrize("name", sorted(config.PLANS))
 def test_every_plan_splits_its_samples_evenly_over_the_classes_it_conditions_on(name):
-    plan = quality.plan_for(name)
+    plan = config.plan_for(name)
     assert plan.n_samples % plan.conditional_classes == 0
     assert plan.table_seeds >= 2, "the claim compares models over seeds"
     standin_classes = 200 if name == "paper" else len(data.PHOTOS)  # Tiny ImageNet at paper, the stand-in below
@@ -65,32 +69,32 @@ def test_every_plan_splits_its_samples_evenly_over_the_classes_it_conditions_on(
 
 
 def test_unknown_profiles_have_no_plan():
-    with pytest.raises(ValueError, match="no quality plan"):
-        quality.plan_for("huge")
+    with pytest.raises(ValueError, match="unknown quality plan"):
+        config.plan_for("huge")
 
 
 def test_split_holds_out_a_seeded_disjoint_part():
     x = torch.arange(30.0).view(30, 1, 1, 1)
     y = torch.arange(30) % 3
-    x_train, y_train, real, real_y = quality.split(x, y, 10, seed=1)
+    x_train, y_train, real, real_y = datasets.split(x, y, 10, seed=1)
     assert len(real) == 10 and len(x_train) == 20
     assert not set(real.flatten().tolist()) & set(x_train.flatten().tolist())
     assert torch.equal(real_y, real.flatten().long() % 3)
-    assert torch.equal(real, quality.split(x, y, 10, seed=1)[2])
+    assert torch.equal(real, datasets.split(x, y, 10, seed=1)[2])
     with pytest.raises(ValueError, match="cannot hold out"):
-        quality.split(x, y, 30)
+        datasets.split(x, y, 30)
 
 
 def test_first_classes_keeps_only_those_labels_in_training_and_reference():
     x, y = blobs(classes=4)
-    ds = quality.Labelled("blobs", x, y, x, y, ("a", "b", "c", "d")).first_classes(2)
+    ds = datasets.Labelled("blobs", x, y, x, y, ("a", "b", "c", "d")).first_classes(2)
     assert set(ds.y.tolist()) == set(ds.real_y.tolist()) == {0, 1} and ds.classes == ("a", "b")
     with pytest.raises(ValueError, match="cannot keep"):
         ds.first_classes(3)
 
 
 def test_the_standin_is_an_image_folder_with_one_class_per_photo(tmp_path):
-    folder = quality.standin_folder(tmp_path, size=8, per_class=3, seed=0)
+    folder = datasets.standin_folder(tmp_path, size=8, per_class=3, seed=0)
     x, y = data.load_images("folder", root=folder, size=8, labels=True)
     assert x.shape == (3 * len(data.PHOTOS), 3, 8, 8) and torch.bincount(y).tolist() == [3] * len(data.PHOTOS)
     means = torch.stack([x[y == c].mean(0) for c in range(len(data.PHOTOS))])
@@ -143,7 +147,7 @@ def test_every_table_model_trains_and_gives_the_samples_asked_for(name):
 
 def test_persistent_chain_models_are_sampled_by_their_chains():
     x, _ = blobs()
-    fitted = quality.fit("gcn", x, TINY, seed=0, iterations=2, n_chains=5, langevin_steps=1)
+    fitted = fit("gcn", x, TINY, seed=0, iterations=2, n_particles=5, langevin_steps=1)
     assert isinstance(fitted.model, EnergyModel)
     assert torch.equal(shown(fitted.model, 5), fitted.model.init.x.cpu().clamp(-1, 1))
     with pytest.raises(ValueError, match="the model keeps 5 chains; cannot show 6"):
@@ -170,16 +174,16 @@ def test_ggcn_is_one_labelled_model_and_samples_each_class():
     x, y = blobs()
     run = quality.generate("ggcn", x, TINY, seed=0, n_samples=6, iterations=2, y=y, langevin_steps=1)
     assert run.y.tolist() == [0, 0, 1, 1, 2, 2] and run.x.shape == (6, 1, 8, 8)
-    fitted = quality.fit("ggcn", x, TINY, seed=0, iterations=1, n_chains=6, labels=y, langevin_steps=1)
+    fitted = fit("ggcn", x, TINY, seed=0, iterations=1, labels=y, langevin_steps=1)
     assert isinstance(fitted.model, GGCN) and fitted.model.conditional
     with pytest.raises(ValueError, match="no label input"):
-        quality.fit("gcn", x, TINY, seed=0, iterations=1, n_chains=6, labels=y)
+        fit("gcn", x, TINY, seed=0, iterations=1, n_particles=6, labels=y)
 
 
 def test_a_diverging_run_is_restored_and_flagged_not_raised():
     x, _ = blobs()
-    fitted = quality.fit("gcn", x, replace(TINY, batch_size=4), seed=0, iterations=8, n_chains=4,
-                         langevin_steps=5, step_size=1e3, lr=10.0)
+    fitted = fit("gcn", x, replace(TINY, batch_size=4), seed=0, iterations=8, n_particles=4,
+                 langevin_steps=5, step_size=1e3, lr=10.0)
     assert fitted.diverged
     assert torch.isfinite(shown(fitted.model, 4)).all()
 
@@ -191,18 +195,18 @@ def test_proxy_is_is_one_for_a_single_class_and_k_for_k_certain_balanced_classes
     k = 4
     balanced = torch.arange(k).repeat(6).float().view(-1, 1, 1, 1).expand(-1, 1, 2, 2)
     one_class = torch.zeros(20, 1, 2, 2)
-    assert quality.proxy_inception_score(OneHot(k), balanced)[0] == pytest.approx(k, rel=1e-6)
-    assert quality.proxy_inception_score(OneHot(k), one_class)[0] == pytest.approx(1.0, abs=1e-6)
-    mean, sd = quality.proxy_inception_score(OneHot(k), balanced, splits=2)
+    assert scores.proxy_inception_score(OneHot(k), balanced)[0] == pytest.approx(k, rel=1e-6)
+    assert scores.proxy_inception_score(OneHot(k), one_class)[0] == pytest.approx(1.0, abs=1e-6)
+    mean, sd = scores.proxy_inception_score(OneHot(k), balanced, splits=2)
     assert mean == pytest.approx(k, rel=1e-6) and sd == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(ValueError, match="splits"):
-        quality.proxy_inception_score(OneHot(k), balanced, splits=0)
+        scores.proxy_inception_score(OneHot(k), balanced, splits=0)
 
 
 def test_proxy_scorer_gives_fid_is_and_label_accuracy_only_for_labelled_samples():
     x, y = blobs(n_per_class=20)
-    ds = quality.Labelled("blobs", x, y, x, y, ("a", "b", "c"))
-    scorer = quality.ProxyScorer(quality.fit_classifier(ds, replace(PLAN, proxy_iterations=60)), x)
+    ds = datasets.Labelled("blobs", x, y, x, y, ("a", "b", "c"))
+    scorer = scores.ProxyScorer(fit_proxy(ds.x, ds.y, iterations=60), x)
     same = scorer(x, y)
     assert same["proxy_fid"] == pytest.approx(0.0, abs=1e-3) and same["label_accuracy"] == 1.0
     assert same["proxy_is"] > 2.5  # three confidently separated classes
@@ -212,23 +216,23 @@ def test_proxy_scorer_gives_fid_is_and_label_accuracy_only_for_labelled_samples(
 
 def test_the_digit_ruler_scorer_reports_the_rulers_numbers():
     ruler = digit_ruler(0, 8, n_held_out=40, steps=20)
-    scores = quality.DigitRulerScorer(ruler)(ruler.held_out * 2, torch.full((40,), -1))  # clamped first
+    numbers = scores.DigitRulerScorer(ruler)(ruler.held_out * 2, torch.full((40,), -1))  # clamped first
     expected = ruler.score(ruler.held_out)
-    assert scores == {"ruler_recognised": expected["recognised"], "ruler_classes": expected["classes"]}
+    assert numbers == {"ruler_recognised": expected["recognised"], "ruler_classes": expected["classes"]}
 
 
 def test_with_a_family_a_table_model_takes_its_recipe():
     x, _ = blobs()
-    fitted = quality.fit("wgcn", x, TINY, seed=0, iterations=1, n_chains=4, family="digits", langevin_steps=1)
+    fitted = fit("wgcn", x, TINY, seed=0, iterations=1, n_particles=4, family="digits", langevin_steps=1)
     options = recipe("wgcn", "digits").options
     assert fitted.model.sampler.sigma == options["sigma"] and fitted.model.energy.scale == options["energy_scale"]
 
 
 def test_per_seed_values_are_described_as_mean_and_sd_without_exponents():
-    assert quality.describe([1000.0, 1060.0]) == "1030 ± 30"
-    assert quality.describe([0.5, 0.7]) == "0.6 ± 0.1"
-    assert quality.describe([12.34, 12.34]) == "12.3 ± 0"
-    assert quality.describe([1.0, 1.0000026]) == "1 ± 0"
+    assert describe([1000.0, 1060.0]) == "1030 ± 30"
+    assert describe([0.5, 0.7]) == "0.6 ± 0.1"
+    assert describe([12.34, 12.34]) == "12.3 ± 0"
+    assert describe([1.0, 1.0000026]) == "1 ± 0"
 
 
 def test_metric_labels_never_call_a_proxy_fid_or_is():
@@ -275,7 +279,7 @@ def test_for_a_score_where_higher_is_better_the_comparison_is_mirrored():
 
 def test_quality_table_scores_every_model_and_seed_and_survives_a_round_trip():
     x, y = blobs(n_per_class=10)
-    ds = quality.Labelled("blobs", x, y, x, y, ("a", "b", "c"))
+    ds = datasets.Labelled("blobs", x, y, x, y, ("a", "b", "c"))
     calls = []
 
     def scorer(fake, labels):
@@ -345,21 +349,21 @@ class SmallInception(nn.Module):
 def small_inception(monkeypatch, tmp_path):
     weights = tmp_path / "small-inception.pth"
     weights.write_bytes(b"not the standard weights")
-    monkeypatch.setattr(quality, "inception_weights", lambda path=None: weights)
+    monkeypatch.setattr(scores, "inception_weights", lambda path=None: weights)
     monkeypatch.setattr(evaluation, "_inception", lambda path, device: SmallInception())
     return weights
 
 
 def test_the_data_root_branch_reads_cifar10_and_scores_with_inception(tmp_path, small_inception):
     write_cifar(tmp_path / "data")
-    metrics, arrays = quality.run_chapter(TINY, seed=0, data_root=tmp_path / "data", plan=PLAN)
+    metrics, arrays = quality.quality_chapter(TINY, seed=0, data_root=tmp_path / "data", plan=PLAN)
     table = metrics["table"]
     assert table["dataset"] == "cifar10" and table["inception"]["available"]
     assert table["n_train"] == 60 and table["n_real"] == PLAN.n_real
     for setting in quality.SETTINGS:
-        scores = table["scores"][setting]
-        assert {"proxy_fid", "proxy_is", "inception_fid", "inception_is", "inception_kid"} <= set(scores)
-        assert all(math.isfinite(v) for v in scores["inception_is"]["ggcn"])
+        numbers = table["scores"][setting]
+        assert {"proxy_fid", "proxy_is", "inception_fid", "inception_is", "inception_kid"} <= set(numbers)
+        assert all(math.isfinite(v) for v in numbers["inception_is"]["ggcn"])
         assert table["real"][setting]["standard_weights"] == 0.0  # the stand-in network is not the real one
     claim = metrics["claims"]["quality-table"]
     assert claim["verdict"] in VERDICTS and claim["metric"] == "IS (Inception-v3)" and claim["dataset"] == "cifar10"
@@ -376,8 +380,8 @@ def test_without_inception_weights_the_chapter_says_why_and_scores_with_proxies_
     def unavailable(path=None):
         raise evaluation.InceptionUnavailable("no weights on this machine")
 
-    monkeypatch.setattr(quality, "inception_weights", unavailable)
-    metrics, _ = quality.run_chapter(TINY, seed=0, data_root=tmp_path / "data", plan=PLAN)
+    monkeypatch.setattr(scores, "inception_weights", unavailable)
+    metrics, _ = quality.quality_chapter(TINY, seed=0, data_root=tmp_path / "data", plan=PLAN)
     assert metrics["table"]["inception"] == {"available": False, "reason": "no weights on this machine"}
     assert not any(k.startswith("inception") for k in metrics["table"]["scores"]["unconditional"])
     assert metrics["claims"]["quality-table"]["metric"] == "proxy FID (cifar10 classifier)"

@@ -8,6 +8,7 @@ import torch
 
 from ggcn.models import masks as tasks
 from ggcn.measure.proxy import fit_proxy
+from ggcn.measure.scores import completion_scores
 
 
 def seeded(seed=0):
@@ -150,9 +151,9 @@ def test_completion_scores_are_perfect_for_the_original_and_worse_for_a_bad_fill
     torch.manual_seed(0)
     x = torch.rand(12, 1, 16, 16) * 2 - 1
     proxy = fit_proxy(x, iterations=5, batch_size=12)
-    perfect = tasks.completion_scores(x, x.clone(), proxy)
+    perfect = completion_scores(x, x.clone(), proxy)
     assert perfect["mse"] == 0 and perfect["ssim"] == pytest.approx(1.0) and perfect["proxy_fid"] < 1e-3
     mask = tasks.square_mask(12, 16)
-    bad = tasks.completion_scores(x, tasks.complete(x, mask, torch.ones_like(x)))
+    bad = completion_scores(x, tasks.complete(x, mask, torch.ones_like(x)))
     assert set(bad) == {"ssim", "psnr", "mse"}  # no proxy, no proxy FID
     assert bad["mse"] > 0 and bad["ssim"] < 1 and math.isfinite(bad["psnr"])

@@ -6,13 +6,15 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from ggcn.config import get_profile
-from ggcn.measure.data import texture
+from ggcn.core.chains import PersistentChains, uniform_noise
+from ggcn.core.langevin import LangevinConfig
+from ggcn.core.learner import EnergyModel
 from ggcn.core.rules import KLRule
-from ggcn.core.langevin import LangevinConfig, PersistentChains, uniform_noise
-from ggcn.measure.metrics import fixed_responses, response_distance, response_distance_callback
-from ggcn.models.registry import EnergyModel, build_model
-from ggcn.models.nets import ConvEnergy
 from ggcn.core.train import DivergenceError, History, load_checkpoint, save_checkpoint, train
+from ggcn.measure.data import texture
+from ggcn.measure.metrics import fixed_responses, response_distance, response_distance_callback
+from ggcn.models.nets import ConvEnergy
+from ggcn.models.registry import build_model
 
 SIZE = 8
 
@@ -172,6 +174,25 @@ def test_a_diverged_run_resumes_with_a_smaller_learning_rate(tmp_path):
     history = run(gentle, 20, resume=err.value.checkpoint)
     assert len(history) == 20 and torch.isfinite(gentle.particles).all()
     assert gentle.optimizer.param_groups[0]["lr"] == 1e-3
+
+
+def learning_rates(state) -> list[float]:
+    """The learning rate of every optimizer's parameter group in a model's (nested) state dict."""
+    if isinstance(state, dict) and set(state) == {"state", "param_groups"}:
+        return [group["lr"] for group in state["param_groups"]]
+    children = state.values() if isinstance(state, dict) else state if isinstance(state, (list, tuple)) else []
+    return [lr for child in children for lr in learning_rates(child)]
+
+
+@pytest.mark.parametrize("name", ["wmgcn", "dcgan"])
+def test_every_optimizer_of_a_resumed_model_keeps_the_settings_it_was_built_with(tmp_path, name):
+    profile, x = get_profile("smoke", langevin_steps=2, width=4), torch.rand(16, 1, 16, 16) * 2 - 1
+    train(build_model(name, profile, 1, 16), x, 2, batch_size=8, checkpoint_dir=tmp_path, checkpoint_every=2)
+    gentle = build_model(name, profile, 1, 16, lr=1e-5)
+    built = learning_rates(gentle.state_dict())
+    assert built != learning_rates(load_checkpoint(tmp_path / "iter_000002.pt")["model"])
+    train(gentle, x, 3, batch_size=8, resume=tmp_path / "iter_000002.pt")
+    assert learning_rates(gentle.state_dict()) == built
 
 
 # --- atomic checkpoints and model identity -----------------------------------------------

@@ -1,25 +1,11 @@
 """Glue between runs and the book: keyed artifacts with manifests, load-or-run, and myst-nb glue.
 
-One run of a chapter is one folder, ``artifacts/<chapter>/<profile>/<key>/``, holding
-``metrics.json`` (numbers), ``arrays.npz`` (small arrays: sample grids, curves) and
-``manifest.json`` (git SHA, versions, device, seed, parameters, wall time, code hashes).
-
-* The **key** (:func:`run_key`, 12 hex digits) is a hash of what made the run: the chapter's
-  ``params`` (profile, seed, data root and the chapter parameters) with the device reduced to its
-  kind (``cpu``, ``cuda``, not the GPU model). Runs with another seed or parameters get their own
-  folder and never overwrite one another.
-* The **code** that made the run is recorded in the manifest as hashes of the package
-  (``ggcn/**/*.py``) and of the chapter source (``notebooks/<chapter>.md``). A recorded artifact
-  made by other code is rerun by default; set ``GGCN_ACCEPT_RECORDED=1`` (or pass
-  ``accept_recorded=True``) to use it anyway, and :meth:`Result.provenance` says so.
-* An artifact is written whole into a temporary folder beside its place, fsynced, and renamed
-  into place, so a reader never sees half of one; of two writers of one key the last rename wins.
-  A broken recorded artifact (unreadable json or npz, a missing file) is never reused:
-  :func:`load_or_run` reruns it and the new run replaces it; :func:`load_artifact` raises
-  :class:`BrokenArtifact` naming the folder and the fix (delete it and rerun the chapter).
-* ``smoke`` results are always recomputed (and git-ignored); ``teach``/``paper`` results are
-  reused when present, so a GPU run done once shows up in every later build. The artifacts
-  folder is checked for writability before a run starts, so no finished run is thrown away.
+A run is one folder ``artifacts/<chapter>/<profile>/<key>/`` with ``metrics.json``, ``arrays.npz`` and
+``manifest.json`` (git SHA, versions, device, seed, parameters, wall time, hashes of the package and the
+chapter). The key hashes the parameters with the device kind, so no two runs share a folder. Artifacts are
+written whole into a temporary folder and renamed into place; a broken one is never reused. ``smoke`` runs
+are always recomputed; ``teach``/``paper`` ones, and by default only those recorded by the current code
+(``GGCN_ACCEPT_RECORDED=1`` accepts others), are reused.
 """
 from __future__ import annotations
 
@@ -43,9 +29,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ggcn.core.train import ensure_writable
+from ggcn.core.train import ensure_writable, sync_to_disk
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "ggcn"
 NOTEBOOKS = REPO / "notebooks"
 ROOT_ENV = "GGCN_ARTIFACTS"
@@ -90,20 +76,13 @@ def device_name(device: str) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def device_kind(device: str) -> str:
-    """``cuda:1`` → ``cuda``: the kind of device, not which card."""
-    return torch.device(device).type
-
-
-# ---------------------------------------------------------------- keys and code hashes
-
 def run_key(params: dict[str, Any], device: str) -> str:
-    """12 hex digits naming a run: a hash of ``params`` with the device kind and the data root made absolute."""
-    data_root = params.get("data_root")
-    fields = {**params, "device": device_kind(device),
-              "data_root": None if data_root is None else str(Path(data_root).expanduser().absolute())}
-    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    """12 hex digits naming a run: a hash of ``params`` with the device kind (``cuda``, not which card)
+    and the data root made absolute."""
+    root = params.get("data_root")
+    fields = {**params, "device": torch.device(device).type,
+              "data_root": None if root is None else str(Path(root).expanduser().absolute())}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:12]
 
 
 def artifact_folder(chapter: str, params: dict[str, Any], device: str, root: Path | None = None) -> Path:
@@ -122,41 +101,20 @@ def code_hashes(chapter: str) -> dict[str, str | None]:
 
 
 def code_difference(recorded: dict[str, Any] | None, chapter: str) -> str:
-    """'' when ``recorded`` code hashes are the current ones, else which differ, as short hashes."""
-    current, recorded = code_hashes(chapter), recorded or {}
-    return "; ".join(f"{part} {_short(recorded.get(part))}, now {_short(now)}"
-                     for part, now in current.items() if recorded.get(part) != now)
+    """'' when the ``recorded`` code hashes are the current ones, else which differ, as short hashes."""
+    recorded = recorded or {}
+    return "; ".join(f"{part} {(recorded.get(part) or 'unknown')[:8]}, now {(now or 'unknown')[:8]}"
+                     for part, now in code_hashes(chapter).items() if recorded.get(part) != now)
 
-
-def _short(digest: str | None) -> str:
-    return digest[:8] if digest else "unknown"
-
-
-def accepting_recorded(accept: bool | None) -> bool:
-    """``accept`` if given, else whether ``$GGCN_ACCEPT_RECORDED`` is set to 1/true/yes."""
-    if accept is not None:
-        return accept
-    return os.environ.get(ACCEPT_ENV, "").strip().lower() in {"1", "true", "yes"}
-
-
-# ---------------------------------------------------------------- results
 
 def manifest(chapter: str, params: dict[str, Any], device: str, wall_time_s: float) -> dict[str, Any]:
     """Everything needed to say which run, and which code, produced a number."""
     import ggcn
 
-    return {
-        "git_sha": git_sha(),
-        "code": code_hashes(chapter),
-        "ggcn_version": ggcn.__version__,
-        "torch_version": torch.__version__,
-        "python": platform.python_version(),
-        "device": device_name(device),
-        "seed": params.get("seed"),
-        "parameters": params,
-        "wall_time_s": round(wall_time_s, 2),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
+    return {"git_sha": git_sha(), "code": code_hashes(chapter), "ggcn_version": ggcn.__version__,
+            "torch_version": torch.__version__, "python": platform.python_version(),
+            "device": device_name(device), "seed": params.get("seed"), "parameters": params,
+            "wall_time_s": round(wall_time_s, 2), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
 @dataclass
@@ -170,10 +128,9 @@ class Result:
 
     def provenance(self) -> str:
         """One line for a figure caption: where these numbers came from, and by which code."""
-        m = self.manifest
-        how = "recorded artifact" if self.loaded else "this build's run"
-        line = (f"{how}: profile {m['parameters'].get('profile', '?')}, seed(s) {m['seed']}, "
-                f"{m['device']}, {m['wall_time_s']} s, git {m['git_sha'][:12]}")
+        m, how = self.manifest, "recorded artifact" if self.loaded else "this build's run"
+        line = (f"{how}: profile {m['parameters'].get('profile', '?')}, seed(s) {m['seed']}, {m['device']}, "
+                f"{m['wall_time_s']} s, git {m['git_sha'][:12]}")
         return line + (f"; recorded with other code than this build's ({self.other_code})" if self.other_code else "")
 
 
@@ -181,73 +138,37 @@ def _to_numpy(arrays: dict[str, Any]) -> dict[str, np.ndarray]:
     return {k: (v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)) for k, v in arrays.items()}
 
 
-# ---------------------------------------------------------------- writing
-
-def check_writable(folder: Path) -> None:
-    """Create ``folder`` and check it takes a file, or raise :class:`UnwritableArtifacts` saying what to do."""
-    try:
-        ensure_writable(folder)
-    except OSError as err:
-        where = f"{ROOT_ENV}={os.environ[ROOT_ENV]}" if ROOT_ENV in os.environ else f"{ROOT_ENV} is not set"
-        raise UnwritableArtifacts(
-            f"cannot write artifacts to {folder} ({err.strerror or err}, {where}). The run was not started, "
-            f"so nothing is lost: make that folder writable, or set {ROOT_ENV} to a writable folder"
-        ) from err
-
-
-def _write_synced(path: Path, write: Callable[[Any], None]) -> None:
-    with open(path, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _publish(staging: Path, folder: Path) -> None:
-    """Rename ``staging`` to ``folder``; one already there is moved aside and deleted (the last rename wins)."""
-    while True:
-        try:
-            os.replace(staging, folder)
-            return
-        except OSError as err:
-            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-                raise
-        old = folder.with_name(f"{TMP}old-{folder.name}-{secrets.token_hex(4)}")
-        try:
-            os.replace(folder, old)
-        except FileNotFoundError:  # another writer moved it first
-            continue
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def save_artifact(path: Path, metrics: dict, arrays: dict, man: dict) -> None:
-    """Write the artifact whole into a temporary folder beside ``path``, then rename it to ``path``."""
+    """Write the artifact whole into a temporary folder beside ``path``, then rename it to ``path``; one
+    already there is moved aside and deleted (of two writers of one key, the last rename wins)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f"{TMP}{path.name}-", dir=path.parent))
     try:
         for name, content in (("metrics.json", metrics), ("manifest.json", man)):
-            text = json.dumps(content, indent=2, sort_keys=True).encode()
-            _write_synced(staging / name, lambda f: f.write(text))
-        _write_synced(staging / "arrays.npz", lambda f: np.savez_compressed(f, **_to_numpy(arrays)))
-        _fsync_dir(staging)
-        _publish(staging, path)
+            (staging / name).write_text(json.dumps(content, indent=2, sort_keys=True))
+        np.savez_compressed(staging / "arrays.npz", **_to_numpy(arrays))
+        for written in (*staging.iterdir(), staging):
+            sync_to_disk(written)
+        while True:
+            try:
+                os.replace(staging, path)
+                break
+            except OSError as err:
+                if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+            old = path.with_name(f"{TMP}old-{path.name}-{secrets.token_hex(4)}")
+            try:
+                os.replace(path, old)
+            except FileNotFoundError:  # another writer moved it first
+                continue
+            shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    _fsync_dir(path.parent)
+    sync_to_disk(path.parent)
 
-
-# ---------------------------------------------------------------- reading
 
 def _stamp(path: Path) -> tuple[int, int, int] | None:
-    """Which folder sits at ``path`` now: inode and change times (a freed inode can be reused by the
-    next folder written, so the inode alone cannot tell two folders apart)."""
+    """Which folder is at ``path`` now: inode and change times (a freed inode is reused by the next write)."""
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -270,99 +191,78 @@ def _read_files(path: Path) -> tuple[dict, dict, dict]:
     return metrics, arrays, man
 
 
-def _read_once(path: Path) -> tuple[dict, dict, dict] | None:
-    """The three files if ``path`` stayed one folder while read; None if it was absent or replaced meanwhile."""
-    before = _stamp(path)
-    if before is None:
-        return None
-    try:
-        files = _read_files(path)
-    except BrokenArtifact:
-        if _stamp(path) == before:
-            raise
-        return None
-    return files if _stamp(path) == before else None
-
-
 def load_artifact(path: Path, attempts: int = 10) -> Result:
     """Read the artifact folder ``path`` (``<root>/<chapter>/<profile>/<key>``) whole.
 
-    A folder that another writer replaces while it is read is read again, so the three files always
-    come from one run. Raises :class:`BrokenArtifact` when the folder cannot be read whole, and
-    ``FileNotFoundError`` when there is none. The chapter whose code is compared is ``path``'s grandparent.
+    A folder that another writer replaces while it is read (its stamp changes) is read again, so the three
+    files come from one run; a broken one is looked at again before it is called broken. Raises
+    :class:`BrokenArtifact`, or ``FileNotFoundError`` when there is none.
     """
     broken: BrokenArtifact | None = None
     for attempt in range(attempts):
+        before = _stamp(path)
         try:
-            files = _read_once(path)
-        except BrokenArtifact as err:  # broken, or a replacement the stamp missed: look again before saying so
+            files = _read_files(path) if before else None
+        except BrokenArtifact as err:
             files, broken = None, err
-        if files is not None:
+        if files and _stamp(path) == before:
             metrics, arrays, man = files
             return Result(metrics, arrays, man, loaded=True, path=path,
                           other_code=code_difference(man.get("code"), path.parent.parent.name))
         time.sleep(0.005 * attempt)
-    if broken is not None and path.is_dir():
-        raise broken
     if not path.is_dir():
         raise FileNotFoundError(f"no artifact at {path}")
-    raise BrokenArtifact(path, f"another writer replaced it {attempts} times while it was read")
+    raise broken or BrokenArtifact(path, f"another writer replaced it {attempts} times while it was read")
+
+
+def _readable(path: Path, broken: str) -> Result | None:
+    """The artifact at ``path``; None when there is none or it is broken (logged as ``broken % (path, reason)``)."""
+    try:
+        return load_artifact(path) if path.is_dir() else None
+    except BrokenArtifact as err:
+        log.warning(broken, path, err.reason)
+    except FileNotFoundError:  # deleted since it was listed
+        pass
+    return None
 
 
 def recorded(chapter: str, profile: str, root: Path | None = None) -> list[Result]:
     """The complete artifacts of ``chapter`` at ``profile``, newest first; broken ones are logged and left out."""
     results = []
     for folder in (root or artifacts_root()).joinpath(chapter, profile).glob("*"):
-        if not folder.is_dir() or folder.name.startswith(TMP):
-            continue
-        try:
-            results.append(load_artifact(folder))
-        except BrokenArtifact as err:
-            log.warning("%s", err)
-        except FileNotFoundError:  # deleted since it was listed
-            continue
+        found = None if folder.name.startswith(TMP) else _readable(folder, "artifact %s is broken (%s): delete it")
+        if found is not None:
+            results.append(found)
     return sorted(results, key=lambda r: (r.manifest["created"], r.path.name), reverse=True)
 
 
-def _reusable(path: Path, accept_recorded: bool | None) -> Result | None:
-    """The recorded artifact at ``path`` if it may be reused, else None (and a log line saying why)."""
-    if not path.is_dir():
-        return None
-    try:
-        result = load_artifact(path)
-    except BrokenArtifact as err:
-        log.warning("recorded artifact %s is broken (%s); rerunning it, the new run replaces it", path, err.reason)
-        return None
-    except FileNotFoundError:  # deleted since it was checked
-        return None
-    if result.other_code and not accepting_recorded(accept_recorded):
-        log.warning("not reusing %s: it was recorded with other code (%s); rerunning. To use it anyway, "
-                    "set %s=1 or pass accept_recorded=True to load_or_run", path, result.other_code, ACCEPT_ENV)
-        return None
-    return result
-
-
-def load_or_run(
-    chapter: str,
-    params: dict[str, Any],
-    run: Callable[[], tuple[dict[str, Any], dict[str, Any]]],
-    *,
-    reuse: bool | None = None,
-    device: str = "cpu",
-    accept_recorded: bool | None = None,
-) -> Result:
+def load_or_run(chapter: str, params: dict[str, Any], run: Callable[[], tuple[dict[str, Any], dict[str, Any]]], *,
+                reuse: bool | None = None, device: str = "cpu", accept_recorded: bool | None = None) -> Result:
     """Load the artifact of ``params`` on ``device`` or call ``run() -> (metrics, arrays)`` and record it.
 
-    ``reuse=None`` reuses recorded artifacts except at the ``smoke`` profile. One recorded with
-    other code is rerun unless ``accept_recorded`` (default: ``$GGCN_ACCEPT_RECORDED``) is true.
+    ``reuse=None`` reuses recorded artifacts except at the ``smoke`` profile; one recorded with other code
+    is rerun unless ``accept_recorded`` (default: ``$GGCN_ACCEPT_RECORDED``) is true. The folder is checked
+    for writability before the run starts, so no finished run is thrown away.
     """
     path = artifact_folder(chapter, params, device)
     if reuse is None:
         reuse = params["profile"] != "smoke"
-    found = _reusable(path, accept_recorded) if reuse else None
-    if found is not None:
+    if accept_recorded is None:
+        accept_recorded = os.environ.get(ACCEPT_ENV, "").strip().lower() in {"1", "true", "yes"}
+    broken = "recorded artifact %s is broken (%s); rerunning it, the new run replaces it"
+    found = _readable(path, broken) if reuse else None
+    if found is not None and (accept_recorded or not found.other_code):
         return found
-    check_writable(path.parent)
+    if found is not None:
+        log.warning("not reusing %s: it was recorded with other code (%s); rerunning. To use it anyway, "
+                    "set %s=1 or pass accept_recorded=True to load_or_run", path, found.other_code, ACCEPT_ENV)
+    try:
+        ensure_writable(path.parent)
+    except OSError as err:
+        where = f"{ROOT_ENV}={os.environ[ROOT_ENV]}" if ROOT_ENV in os.environ else f"{ROOT_ENV} is not set"
+        raise UnwritableArtifacts(f"cannot write artifacts to {path.parent} ({err.strerror or err}, {where}). The run "
+                                  f"was not started, so nothing is lost: make that folder writable, or set {ROOT_ENV} "
+                                  "to a writable folder") from err
     start = time.perf_counter()
     metrics, arrays = run()
     man = manifest(chapter, params, device, time.perf_counter() - start)

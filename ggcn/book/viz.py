@@ -1,6 +1,7 @@
 """One plot style for the whole book: white backgrounds, a colour-blind-safe palette.
 
-Every model has a fixed colour (:data:`MODEL_COLORS`) so GCN is the same blue in every chapter.
+Every model has a fixed colour (:data:`MODEL_COLORS`) so GCN is the same blue in every chapter; the
+particle world draws potentials U as filled contours with particles and their paths on top.
 """
 from __future__ import annotations
 
@@ -66,9 +67,8 @@ def image_rows(batches: dict[str, Tensor], nrow: int = 8, size: float = 1.6):
     return fig
 
 
-def curves(
-    ax, x: Sequence[float], runs: dict[str, np.ndarray], ylabel: str, xlabel: str = "learning iteration", log: bool = False
-):
+def curves(ax, x: Sequence[float], runs: dict[str, np.ndarray], ylabel: str, xlabel: str = "learning iteration",
+           log: bool = False):
     """Mean ± one standard deviation band over seeds; ``runs[name]`` has shape (n_seeds, T)."""
     for name, y in runs.items():
         y = np.atleast_2d(np.asarray(y, dtype=float))
@@ -81,4 +81,61 @@ def curves(
     if log:
         ax.set_yscale("log")
     ax.legend(frameon=False)
+    return ax
+
+
+# ---------------------------------------------------------------------------
+# The particle world
+
+LANDSCAPE_CMAP = "mako"  # seaborn's dark-to-light blue-green: dark valleys, light hills
+PARTICLE_COLOR = "#e69f00"  # orange, visible on the whole colormap
+DATA_COLOR = "white"
+
+
+def plot_potential(ax, u: np.ndarray, lim: float, levels: int = 18, clip: float = 0.9):
+    """Filled contours of a potential grid ``u`` over [−lim, lim]².
+
+    Levels span the lower ``clip`` quantile of u so the wells stay readable when the
+    landscape has steep walls; higher values share the top colour.
+    """
+    top = float(np.quantile(u[np.isfinite(u)], clip))
+    cmap = sns.color_palette(LANDSCAPE_CMAP, as_cmap=True)
+    axis = np.linspace(-lim, lim, u.shape[0])
+    ax.contourf(axis, axis, np.minimum(u, top), levels=np.linspace(0, top, levels), cmap=cmap)
+    ax.contour(axis, axis, u, levels=np.linspace(0, top, levels)[1::3], colors="white", linewidths=0.4, alpha=0.5)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    return ax
+
+
+def plot_particles(ax, x: np.ndarray, *, color: str = PARTICLE_COLOR, size: float = 4, label: str | None = None):
+    """Particles as small dots with a thin dark edge."""
+    x = np.asarray(x)
+    ax.scatter(x[:, 0], x[:, 1], s=size, c=color, edgecolors="black", linewidths=0.15, label=label, zorder=3)
+    return ax
+
+
+def plot_trajectories(ax, trajectory: np.ndarray, n_show: int = 25, color: str = PARTICLE_COLOR):
+    """Paths of the first ``n_show`` particles of a recorded chain ``(T, n, 2)``: start ○, end ●."""
+    path = np.asarray(trajectory)[:, :n_show]
+    for i in range(path.shape[1]):
+        ax.plot(path[:, i, 0], path[:, i, 1], color="white", lw=0.6, alpha=0.6, zorder=2)
+    ax.scatter(path[0, :, 0], path[0, :, 1], s=14, facecolors="none", edgecolors="white", lw=0.8, zorder=3)
+    ax.scatter(path[-1, :, 0], path[-1, :, 1], s=16, c=color, edgecolors="black", lw=0.4, zorder=4)
+    return ax
+
+
+def plot_snapshot(ax, potential: np.ndarray, points: np.ndarray, lim: float, data=None, title: str | None = None):
+    """Contour map of a potential grid with particles (orange) and, if given, data (white) on top."""
+    plot_potential(ax, potential, lim)
+    if data is not None:
+        d = np.asarray(data)
+        ax.scatter(d[:, 0], d[:, 1], s=2, c=DATA_COLOR, alpha=0.5, lw=0, zorder=2)
+    plot_particles(ax, points)
+    if title is not None:
+        ax.set_title(title)
     return ax

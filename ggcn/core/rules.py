@@ -1,28 +1,16 @@
-"""Learning rules: how θ moves once the particles X~ have been revised.
+"""Learning rules: how θ moves once the particles X~ have been revised (a loss to minimise, X~ fixed).
 
-Both rules return a loss to *minimise* with X~ held constant:
+* KL (MLE, the paper's "KL discrete flow"): L_KL(θ) = mean f_θ(X_obs) − mean f_θ(X~), loss = −L_KL.
+* JKO (wGCN's Wasserstein rule, Sec. 4.1) [reading], see READING.md: with x^ = ε X~_t + (1 − ε) X_ref,
+  ε ~ U[0, 1] per particle, L_W(θ) = L_KL(θ) − (λ/2) mean ||∇_x f_θ(x^) − G(x^)||², in three readings:
+  ``"consecutive"`` (default) X_ref = X~_{t−1}, G = 0; ``"data"`` X_ref = X_obs (WGAN-GP), G = 0;
+  ``"proximal"`` X_ref = X~_{t−1}, G = ∇_x f_{θ_{t−1}} of a frozen copy of the previous θ, so the term
+  vanishes at a stationary θ and the rule keeps the MLE point. λ = 0 is the KL rule in every reading.
 
-* KL (MLE, the paper's "KL discrete flow"):
-      L_KL(θ) = mean f_θ(X_obs) − mean f_θ(X~),     loss = −L_KL.
-* JKO (the Wasserstein rule of wGCN, Sec. 4.1) -- [reading], see READING.md:
-      x^ = ε X~_t + (1 − ε) X_ref,  ε ~ U[0, 1] per particle,
-      L_W(θ) = L_KL(θ) − (λ/2) mean ||∇_x f_θ(x^) − G(x^)||²,
-  in one of three readings (``reading``):
-
-  * ``"consecutive"`` (default): X_ref = X~_{t−1}, the previous particles, and G = 0;
-  * ``"data"``: X_ref = X_obs (the WGAN-GP construction), G = 0;
-  * ``"proximal"``: X_ref = X~_{t−1} and G = ∇_x f_{θ_{t−1}}, the gradient field of the previous
-    iteration's parameters (a frozen copy). The term then vanishes at a stationary θ, so the
-    rule keeps the MLE point; the other two readings pull θ away from it.
-
-  λ = 0 gives the KL rule in every reading.
-
-λ's unit (``weight_unit``). The penalty is summed over pixels, so one λ means different things
-at different image sizes and Langevin settings. In the JKO step the displacement cost is
-W2²/(2h), h the Langevin time elapsed per learning iteration; particles moved by h·∇f pay
-(h/2)·||∇f||². :func:`weight_unit` gives that h = L·δ²/2 for ``scale="langevin-time"``, so
-λ = 1 is the sampler's own JKO step at any size or step; ``scale="paper"`` keeps λ as the paper
-states it (0.2 on CelebA, 0.112 on CIFAR-10), summed over pixels.
+λ's unit (:func:`weight_unit`): the penalty is summed over pixels, so one λ means different things at
+different sizes and Langevin settings. In the JKO step the displacement cost is W2²/(2h), h the Langevin
+time of one iteration; ``scale="langevin-time"`` takes h = L·δ²/2 as λ = 1 (the sampler's own JKO step),
+``scale="paper"`` keeps λ as the paper states it (0.2 on CelebA, 0.112 on CIFAR-10), summed over pixels.
 """
 from __future__ import annotations
 
@@ -65,11 +53,8 @@ class KLRule:
 
 
 class JKORule(KLRule):
-    """KL rule plus the soft gradient-norm term on the displacement interpolation.
-
-    ``weight`` is λ in units of ``unit`` (see :func:`weight_unit`): the loss carries
-    (λ·unit / 2) · mean ||∇_x f_θ(x^) − G(x^)||².
-    """
+    """The KL rule plus (λ·unit / 2) · mean ||∇_x f_θ(x^) − G(x^)||² on the displacement interpolation
+    (``weight`` is λ in units of ``unit``, :func:`weight_unit`)."""
 
     name = "jko"
 
@@ -113,9 +98,7 @@ class JKORule(KLRule):
 
 def _match(x: Tensor, n: int) -> Tensor:
     """Repeat or cut the data batch to n rows (textures: one image, many particles)."""
-    if len(x) == n:
-        return x
-    return x[torch.arange(n, device=x.device) % len(x)]
+    return x if len(x) == n else x[torch.arange(n, device=x.device) % len(x)]
 
 
 def make_rule(name: str, weight: float = 0.2, reading: str = "consecutive", unit: float = 1.0) -> KLRule:

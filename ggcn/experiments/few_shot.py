@@ -1,44 +1,32 @@
-"""Few-sample training (the paper's Sec. 5.5, Fig. 10), and numbers that tell learning from copying.
+"""Few-sample training (the paper's Sec. 5.5, Fig. 10) and inpainting (Fig. 11, Table III): chapter 6's runs.
 
-The paper trains wFRAME, wGCN, GGCN and DCGAN on a handful of images, each duplicated until the
-training set has the size DCGAN is used to (10,000 in the paper). A model that has learned the
-handful should make samples that are close to *some* training image; one that only copies them
-makes samples close to one image each and no variety beyond them. Three numbers, all on images in
-[−1, 1] (samples are clipped to that range first):
-
-* nearest distance (fidelity) -- for each sample s, min over the k distinct training images t of
-  the root-mean-square pixel difference, RMS(s − t) = ||s − t|| / √(C·H·W); mean over samples;
-* coverage distance -- for each training image, the RMS distance to its nearest sample; mean over
-  the k images (large when some training image is never reproduced, as under mode collapse);
-* set distance -- the mean of the two (a symmetric, Chamfer-type distance between the sample set
-  and the training set: 0 exactly when every sample is a training image and every training image
-  is sampled);
-* diversity -- the mean RMS difference over all pairs of samples (0 when every sample is the same);
-* proxy FID -- the Fréchet distance between proxy features of samples and training images
-  (:mod:`ggcn.measure.proxy`; a ranking on these data only, not comparable with any published FID).
-
-For reference, the same two distances among the k training images themselves
-(:func:`reference_scores`): a sampler that reproduces them exactly has nearest distance 0 and
-the training images' own diversity.
+Fig. 10 trains wFRAME, wGCN, GGCN and DCGAN on a handful of images, duplicated until the training
+set has the size DCGAN is used to; :func:`ggcn.measure.scores.copy_scores` tells learning from copying.
+Table III trains GGCN+AMS to complete masked faces and compares it with two fills that learn nothing.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ggcn.config import Profile
-from ggcn.models.cooperative import NAMES as GGCN_NAMES
-from ggcn.models.cooperative import example_index
-from ggcn.models.dcgan import DCGAN_NAME
-from ggcn.models.registry import MODELS, build_model
-from ggcn.measure.proxy import proxy_fid
-from ggcn.core.train import train
+from ggcn.experiments.runs import LABELS, fit, shown, shows_chains
+from ggcn.experiments.verdicts import HIGHER_IS_BETTER, combine, describe, judge, record
+from ggcn.measure import data
+from ggcn.measure.datasets import to_uint8
+from ggcn.measure.proxy import fit_proxy
+from ggcn.measure.scores import completion_scores, copy_scores, reference_scores
+from ggcn.models import inpainting, masks
 
 FEW_SHOT_MODELS = ("wframe", "wgcn", "ggcn", "dcgan")  # the paper's Fig. 10
 ENERGY_MODELS = ("wframe", "wgcn", "ggcn")
-TRAINABLE = (*MODELS, *GGCN_NAMES, DCGAN_NAME)  # every name train_few_shot accepts
+FEW_SHOT_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")  # scikit-image photos; SUN397 needs a data root
+METHODS = {"ggcn+ams": "GGCN+AMS", "mean": "mean-face fill", "diffusion": "diffusion fill"}
+FILLS = ("mean", "diffusion")
 
 
 def duplicate(images: Tensor, total: int) -> Tensor:
@@ -50,83 +38,115 @@ def duplicate(images: Tensor, total: int) -> Tensor:
     return images[torch.arange(total) % len(images)]
 
 
-def _rms(a: Tensor, b: Tensor) -> Tensor:
-    """Pairwise RMS pixel differences between the rows of a (n, ...) and b (m, ...): (n, m)."""
-    a, b = a.flatten(1).float(), b.flatten(1).float()
-    return torch.cdist(a, b) / a.shape[1] ** 0.5
-
-
-def nearest_distance(samples: Tensor, references: Tensor) -> Tensor:
-    """``(n,)``: each sample's RMS distance to its nearest reference image (both clipped to [−1, 1])."""
-    if samples.shape[1:] != references.shape[1:]:
-        raise ValueError(f"samples {tuple(samples.shape[1:])} and references {tuple(references.shape[1:])} "
-                         "must have the same image shape")
-    return _rms(samples.clamp(-1, 1), references.clamp(-1, 1)).min(dim=1).values
-
-
-def coverage_distance(samples: Tensor, references: Tensor) -> Tensor:
-    """``(k,)``: each reference image's RMS distance to its nearest sample."""
-    return nearest_distance(references, samples)
-
-
-def diversity(samples: Tensor) -> float:
-    """Mean RMS distance over all pairs of (clipped) samples; needs at least two."""
-    if len(samples) < 2:
-        raise ValueError("diversity needs at least two samples")
-    d = _rms(samples.clamp(-1, 1), samples.clamp(-1, 1))
-    n = len(samples)
-    return float(d.sum() / (n * (n - 1)))
-
-
-def scores(samples: Tensor, images: Tensor, proxy: nn.Module) -> dict[str, float]:
-    """Nearest, coverage and set distance (means), diversity and proxy FID of ``samples`` against the
-    k distinct training ``images``."""
-    nearest = float(nearest_distance(samples, images).mean())
-    covered = float(coverage_distance(samples, images).mean())
-    return {
-        "nearest": nearest,
-        "coverage": covered,
-        "set_distance": (nearest + covered) / 2,
-        "diversity": diversity(samples),
-        "proxy_fid": proxy_fid(images, samples.clamp(-1, 1), proxy),
-    }
-
-
-def reference_scores(images: Tensor) -> dict[str, float]:
-    """The k training images measured against themselves: nearest distance 0, their own diversity."""
-    return {"nearest": float(nearest_distance(images, images).mean()), "diversity": diversity(images)}
-
-
-def train_few_shot(
-    name: str,
-    train_set: Tensor,
-    profile: Profile,
-    seed: int,
-    *,
-    iterations: int | None = None,
-    n_samples: int | None = None,
-    device: str = "cpu",
-    **overrides: Any,
-) -> tuple[Any, Tensor]:
-    """Train ``name`` (one of :data:`FEW_SHOT_MODELS`, or any :data:`TRAINABLE` model for ablations)
-    on ``train_set`` and return (model, samples).
-
-    Samples: FRAME/GCN models give their persistent chains X~ (as Xie et al. show them); a GGCN draws
-    fresh codes and runs its sampler (L Langevin steps, or one pass with AMS); DCGAN one generator
-    pass. ``n_samples`` defaults to the batch size (the number of chains). ``overrides`` go to
-    :func:`ggcn.models.registry.build_model`.
-    """
-    if name not in TRAINABLE:
-        raise ValueError(f"unknown model {name!r}; choose one of {FEW_SHOT_MODELS} (or {TRAINABLE})")
+def train_few_shot(name: str, train_set: Tensor, profile: Profile, seed: int, *, n_samples: int | None = None,
+                   **kwargs: Any) -> tuple[Any, Tensor]:
+    """:func:`ggcn.experiments.runs.fit` on ``train_set``, then (model, what it shows): the chains X~ of a
+    FRAME/GCN model, fresh draws otherwise; ``n_samples`` defaults to the batch size (the chains)."""
     n = n_samples or profile.batch_size
-    if name in MODELS and n > profile.batch_size:
-        raise ValueError(f"{name} has {profile.batch_size} persistent chains; ask for at most that many samples")
-    channels, size = train_set.shape[1], train_set.shape[-1]
-    ggcn = name in GGCN_NAMES
-    extra = {"n_examples": len(train_set)} if ggcn else {}
-    model = build_model(name, profile, channels, size, device=device, seed=seed, **extra, **overrides)
-    labels = example_index(train_set) if ggcn else None
-    train(model, train_set, profile.iterations if iterations is None else iterations,
-          batch_size=profile.batch_size, labels=labels, seed=seed, device=device)
-    samples = model.particles[:n] if name in MODELS else model.sample(n)
-    return model, samples.detach()
+    model = fit(name, train_set, profile, seed, **kwargs).model
+    if shows_chains(model) and n > len(model.particles):
+        raise ValueError(f"{name} has {len(model.particles)} persistent chains; ask for at most that many samples")
+    return model, shown(model, n).detach()
+
+
+def chapter_settings(profile: Profile, data_root: str | Path | None = None) -> dict[str, Any]:
+    """The chapter's settings at a profile. Every model takes the recipe of natural photographs, "faces";
+    LFW crops are 25 px wide, so inpainting runs at 16 px (32 px at paper) on them; an iteration without
+    Langevin steps is cheap, so the inpainter trains ``inpaint_factor`` × the profile's iterations."""
+    faces = "lfw" if data_root is None else "celeba"
+    factor = 8
+    return {"family": "faces", "few_size": profile.image_size // 2, "k": len(FEW_SHOT_PHOTOS), "faces": faces,
+            "n_test": 20 if faces == "lfw" else 1000, "inpaint_factor": factor,
+            "inpaint_size": max(16, profile.image_size // 2) if faces == "lfw" else profile.image_size,
+            "inpaint_iterations": factor * profile.iterations, "proxy_iterations": min(300, 10 * profile.iterations),
+            "n_show": 6, "data_root": None if data_root is None else str(data_root)}
+
+
+def _few_shot(profile: Profile, seeds: list[int], s: dict[str, Any], device: str,
+              metrics: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    if s["data_root"] is None:
+        photos = torch.cat([data.photo(name, s["few_size"]) for name in FEW_SHOT_PHOTOS])
+    else:
+        photos = data.load_images("sun", s["data_root"], s["few_size"], n=s["k"], seed=seeds[0])
+    train_set = duplicate(photos, profile.n_images)
+    proxy = fit_proxy(train_set, iterations=s["proxy_iterations"], batch_size=profile.batch_size, seed=seeds[0])
+    runs: dict[str, dict[str, list[float]]] = {name: {} for name in FEW_SHOT_MODELS}
+    for seed in seeds:
+        for name in FEW_SHOT_MODELS:
+            _, samples = train_few_shot(name, train_set, profile, seed, device=device, family=s["family"])
+            for key, value in copy_scores(samples.cpu(), photos, proxy).items():
+                runs[name].setdefault(key, []).append(value)
+            if seed == seeds[0]:
+                arrays[f"few_{name}"] = to_uint8(samples[:16])
+    arrays["few_photos"] = to_uint8(photos)
+    metrics.update(few_shot=runs, few_reference=reference_scores(photos), few_training_rows=len(train_set))
+
+
+def _inpainting(profile: Profile, seeds: list[int], s: dict[str, Any], device: str,
+                metrics: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    size, n_test, n_show = s["inpaint_size"], s["n_test"], s["n_show"]
+    faces = data.lfw_faces(size) if s["faces"] == "lfw" else \
+        data.load_images("celeba", s["data_root"], size, n=profile.n_images + n_test, seed=0)
+    train_faces, test_faces = masks.split_holdout(faces, n_test, seed=0)
+    proxy = fit_proxy(train_faces, iterations=s["proxy_iterations"], batch_size=profile.batch_size, seed=seeds[0])
+    mean_face = train_faces.mean(0)
+    runs = {kind: {m: {"ssim": [], "psnr": [], "mse": [], "proxy_fid": []} for m in METHODS} for kind in masks.MASKS}
+    for seed in seeds:
+        model = fit(lambda: inpainting.build_inpainter("ggcn+ams", profile, train_faces.shape[1], size,
+                                                       n_examples=len(train_faces), family=s["family"], device=device),
+                    train_faces, profile, seed, iterations=s["inpaint_iterations"], on_examples=True,
+                    device=device).model
+        generator = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)  # the codes z of the completions
+        for kind in masks.MASKS:
+            mask = masks.make_masks(kind, n_test, size, generator)
+            x, m = test_faces.to(device), mask.to(device)
+            completed = {"ggcn+ams": model.complete(x, m).cpu(),
+                         "mean": masks.mean_fill(x, m, mean_face.to(device)).cpu(),
+                         "diffusion": masks.diffusion_fill(x, m).cpu()}
+            for method, x_hat in completed.items():
+                for key, value in completion_scores(test_faces, x_hat, proxy).items():
+                    runs[kind][method][key].append(value)
+            if seed == seeds[0]:
+                arrays[f"mask_{kind}"] = mask[:n_show].numpy().astype(np.uint8)
+                arrays.update({f"inpaint_{kind}_{m}": to_uint8(x_hat[:n_show]) for m, x_hat in completed.items()})
+    arrays["test_faces"] = to_uint8(test_faces[:n_show])
+    metrics.update(inpainting=runs, inpaint_split={"train": len(train_faces), "test": len(test_faces)})
+
+
+def _judge(metrics: dict[str, Any], s: dict[str, Any], seeds: list[int], profile: Profile) -> None:
+    """Verdicts on the paper's two claims from the per-seed numbers (:func:`ggcn.experiments.verdicts.judge`)."""
+    runs = metrics["few_shot"]
+    per_model = {key: {n: judge(runs[n][key], runs["dcgan"][key]) for n in ENERGY_MODELS}
+                 for key in ("set_distance", "proxy_fid")}
+    record(metrics, "few-sample", combine(per_model["set_distance"].values()),
+           f"set distance (RMS) to the {s['k']} training images, {len(seeds)} seeds: "
+           + ", ".join(f"{LABELS[n]} {describe(runs[n]['set_distance'])}" for n in FEW_SHOT_MODELS),
+           per_model=per_model["set_distance"], per_model_proxy_fid=per_model["proxy_fid"],
+           profile=profile.name, seeds=seeds)
+    scores, per_mask = metrics["inpainting"], {}
+    for kind in masks.MASKS:
+        for key in ("ssim", "psnr"):
+            best = max(FILLS, key=lambda b: np.mean(scores[kind][b][key]))
+            per_mask[f"{kind} {key}"] = {"baseline": best, "verdict": judge(
+                scores[kind]["ggcn+ams"][key], scores[kind][best][key], HIGHER_IS_BETTER[key])}
+    record(metrics, "inpainting", combine([v["verdict"] for v in per_mask.values()]),
+           f"{s['faces']} at {s['inpaint_size']} px, {metrics['inpaint_split']['test']} held-out faces, "
+           f"{len(seeds)} seeds: " + "; ".join(f"{kind} SSIM {describe(scores[kind]['ggcn+ams']['ssim'])}, "
+                                               f"PSNR {describe(scores[kind]['ggcn+ams']['psnr'])} dB"
+                                               for kind in masks.MASKS),
+           per_mask=per_mask, profile=profile.name, seeds=seeds)
+
+
+def few_shot_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu",
+                     data_root: str | Path | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Every run of chapter 6, as ``(metrics, arrays)`` for :func:`ggcn.book.artifacts.load_or_run`:
+    Fig. 10 on :data:`FEW_SHOT_PHOTOS` (or SUN397 under ``data_root``), Table III on LFW (or CelebA), and the
+    verdicts on "few-sample" and "inpainting", ``profile.n_seeds`` seeds each."""
+    seeds, s = [seed + k for k in range(profile.n_seeds)], chapter_settings(profile, data_root)
+    metrics: dict[str, Any] = {"settings": s}
+    arrays: dict[str, np.ndarray] = {}
+    _few_shot(profile, seeds, s, device, metrics, arrays)
+    _inpainting(profile, seeds, s, device, metrics, arrays)
+    _judge(metrics, s, seeds, profile)
+    return metrics, arrays

@@ -1,49 +1,185 @@
-"""Train a model by its recipe and watch its samples: CPU seconds and time-to-quality.
+"""The one runner, the one sweep and the one results type of every experiment.
 
-:func:`fit_recipe` builds ``name`` with the recipe of a data family (:func:`ggcn.config.recipe`),
-trains it with the one training loop and, every ``eval_every`` iterations, draws fresh samples and
-asks a ruler (:mod:`ggcn.measure.rulers`) whether they pass its "learned" bar. The CPU seconds of those
-checks are not counted as training time, so ``seconds_to_quality`` is the training CPU time spent
-until the samples first passed.
+:func:`fit` is seed → build → train → divergence handling: a run whose values turn non-finite is
+restored to its last checkpoint and flagged, not raised. With a ``judge`` it checks ``n_eval`` shown
+samples every ``eval_every`` iterations under a paused clock, so ``seconds_to_quality`` is the
+training CPU time until the samples first passed. :func:`sweep` runs a function over the product of
+named axes and stacks what it returns; :class:`Results` saves and loads itself as flat arrays.
 
-What a model shows (:func:`shown`): FRAME, wFRAME, GCN and wGCN learn from persistent chains or a
-replay buffer, and can show only those chains (their fresh draws, ``sample_steps`` Langevin steps
-from uniform noise, are a different and worse distribution: the learned energy shapes the chains
-it was trained with, not every chain). Every other model draws *fresh* samples (:func:`draw`):
-MGCN starts from the 1×1 average of a remembered training image, GGCN from fresh codes, DCGAN
-from z ~ N(0, I). Langevin samples include the last noise step and are clamped to the pixel range
-[−1, 1]: they are what the chain holds, as a reader sees them.
+What a model shows (:func:`shown`): FRAME, wFRAME, GCN and wGCN only their persistent chains or replay
+buffer (the learned energy shapes the chains it was trained with; fresh draws from noise are a
+different, worse distribution); every other model draws fresh samples (:func:`draw`): MGCN from the 1×1
+average of a training image, GGCN from fresh codes, DCGAN from z ~ N(0, I). Samples are clamped to [−1, 1].
 """
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from ggcn.config import Profile, recipe
-from ggcn.models.cooperative import GGCN, example_index
-from ggcn.core.langevin import PersistentChains
-from ggcn.models.registry import EnergyModel, build_model
+from ggcn.core.chains import PersistentChains
 from ggcn.core.train import DivergenceError, History, load_checkpoint, train
+from ggcn.models.cooperative import GGCN_NAMES, example_index
+from ggcn.core.learner import EnergyModel
+from ggcn.models.registry import build_model
 
-Judge = Callable[[Tensor], bool]
+Criterion = Callable[[Tensor], bool]  # do these samples pass?
+# How the book names every model it trains.
+LABELS = {"frame": "FRAME", "wframe": "wFRAME", "gcn": "GCN", "wgcn": "wGCN", "wgcn-data": "wGCN (data)",
+          "wgcn-proximal": "wGCN (proximal)", "mgcn": "MGCN", "wmgcn": "wMGCN", "ggcn": "GGCN",
+          "ggcn-lhs": "GGCN−LHS", "ggcn+ams": "GGCN+AMS", "ggcn-lhs+ams": "GGCN−LHS+AMS", "dcgan": "DCGAN"}
 
 
 @dataclass
-class Learned:
-    """A model trained by its recipe, with what its run cost."""
+class Fitted:
+    """A trained model (its last good state if the run diverged) and what its run cost."""
 
     model: Any
     history: History
-    train_seconds: float  # CPU seconds of training, checks excluded
-    seconds_to_quality: float | None  # training CPU seconds until ``judge`` first passed; None if never
     diverged: bool
+    seconds: float  # CPU seconds of training, checks excluded
+    wall: float  # wall-clock seconds of the whole run
     checks: list[tuple[int, float, bool]] = field(default_factory=list)  # (iteration, CPU s, passed)
+
+    @property
+    def seconds_to_quality(self) -> float | None:
+        """Training CPU seconds until the judge first passed; None if it never did."""
+        return next((s for _, s, ok in self.checks if ok), None)
+
+    @property
+    def diverged_at(self) -> int:
+        """The iteration whose values were non-finite, −1 if none."""
+        return len(self.history) if self.diverged else -1
+
+    def curve(self, key: str, iterations: int) -> np.ndarray:
+        """One logged value per iteration, NaN after a divergence."""
+        out = np.full(iterations, np.nan, dtype=np.float32)
+        out[: len(self.history)] = self.history.column(key)[:iterations]
+        return out
+
+
+def fit(
+    name: str | Callable[[], Any],
+    x: Tensor,
+    profile: Profile | None,
+    seed: int = 0,
+    *,
+    iterations: int | None = None,
+    batch_size: int | None = None,
+    labels: Tensor | None = None,
+    on_examples: bool | None = None,
+    callbacks: Sequence[Callable] = (),
+    judge: Criterion | None = None,
+    eval_every: int = 0,
+    n_eval: int = 300,
+    device: str = "cpu",
+    **overrides: Any,
+) -> Fitted:
+    """Build ``name`` for the images ``x`` (``build_model`` with ``overrides``, e.g. ``family`` for its
+    recipe; or call a builder, seeded by ``seed``) and train it for ``iterations`` × ``batch_size`` (the
+    profile's by default). ``labels`` make a GGCN conditional; ``on_examples`` (default: the GGCN family)
+    steps on example indices, the learned codes of LHS. Without a profile give ``iterations`` and
+    ``batch_size``.
+    """
+    if x.dim() < 2:
+        raise ValueError(f"x must be a batch (N, ...), got shape {tuple(x.shape)}")
+    codes = name in GGCN_NAMES if on_examples is None else on_examples
+    if labels is not None and not (isinstance(name, str) and name in GGCN_NAMES):
+        raise ValueError(f"{name!r} has no label input; only the GGCN family learns conditionally")
+    if callable(name):
+        if overrides:
+            raise ValueError(f"a builder takes no build options; got {sorted(overrides)} (pass them to the builder)")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = name()
+    else:
+        options = {**overrides, **({"labels": labels, "n_examples": len(x)} if codes else {})}
+        model = build_model(name, profile, x.shape[1], x.shape[-1], device=device, seed=seed, **options)
+    clock, checks, start = _Clock(), [], time.perf_counter()
+
+    def check(it: int, m: Any, _: Tensor) -> None:
+        if judge is not None and eval_every and (it + 1) % eval_every == 0:
+            with clock.paused():
+                y = None if labels is None else labels[torch.arange(n_eval) % len(labels)].to(device)
+                checks.append((it + 1, clock.seconds(), bool(judge(shown(m, n_eval, y)))))
+
+    diverged = False
+    with tempfile.TemporaryDirectory(prefix="ggcn-fit-") as tmp:
+        try:
+            history = train(model, x, profile.iterations if iterations is None else iterations,
+                            batch_size=batch_size or profile.batch_size, seed=seed,
+                            labels=example_index(x) if codes else None, callbacks=[*callbacks, check],
+                            checkpoint_dir=tmp, device=device)
+        except DivergenceError as err:
+            state = load_checkpoint(err.checkpoint)
+            model.load_state_dict(state["model"])
+            history, diverged = History(list(state["history"])), True
+    return Fitted(model, history, diverged, clock.seconds(), time.perf_counter() - start, checks)
+
+
+def fit_recipe(name: str, family: str, x: Tensor, profile: Profile, seed: int = 0, **kwargs: Any) -> Fitted:
+    """:func:`fit` with the ``family`` recipe of ``name`` and its budget (iterations, batch size) at ``profile``."""
+    plan = recipe(name, family)
+    return fit(name, x, profile, seed, family=family, iterations=plan.iterations_at(profile),
+               batch_size=plan.batch_size, **kwargs)
+
+
+def sweep(run: Callable[..., Mapping[str, Any]], axes: Mapping[str, Sequence[Any]]) -> dict[str, np.ndarray]:
+    """``run(**point)`` at every point of the product of the named ``axes`` (the last varies fastest);
+    each value it returns is stacked into an array of shape (*axis lengths, *value shape)."""
+    names, values = list(axes), [list(v) for v in axes.values()]
+    if any(not v for v in values):
+        raise ValueError(f"every axis needs at least one value, got {dict(axes)}")
+    shape = tuple(len(v) for v in values)
+    out: dict[str, np.ndarray] = {}
+    for index in itertools.product(*(range(n) for n in shape)):
+        for key, value in run(**{n: v[i] for n, v, i in zip(names, values, index)}).items():
+            value = np.asarray(value.detach().cpu() if isinstance(value, Tensor) else value)
+            if key not in out:
+                out[key] = np.zeros(shape + value.shape, value.dtype)
+            out[key][index] = value
+    return out
+
+
+class Results:
+    """A dataclass of named axes (tuples), arrays and dicts of arrays that saves and loads itself as
+    flat arrays (``np.savez``, artifacts): ``dict`` fields become ``<field>_<key>`` entries."""
+
+    def to_arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, dict):
+                out.update({f"{prefix}{f.name}_{k}": np.asarray(v) for k, v in value.items()})
+            else:
+                out[prefix + f.name] = np.array(value)
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], prefix: str = "") -> "Results":
+        values = {}
+        for f in dataclasses.fields(cls):
+            kind = f.type if isinstance(f.type, str) else f.type.__name__ if isinstance(f.type, type) else str(f.type)
+            if kind.startswith("dict"):
+                head, key = f"{prefix}{f.name}_", int if kind.startswith("dict[int") else str
+                values[f.name] = {key(k[len(head):]): np.asarray(v) for k, v in arrays.items() if k.startswith(head)}
+            elif kind.startswith("tuple"):
+                item = float if "float" in kind else int if "int" in kind else str
+                values[f.name] = tuple(item(v) for v in np.asarray(arrays[prefix + f.name]))
+            elif kind in ("int", "float", "str"):
+                values[f.name] = {"int": int, "float": float, "str": str}[kind](np.asarray(arrays[prefix + f.name]))
+            else:
+                values[f.name] = np.asarray(arrays[prefix + f.name])
+        return cls(**values)
 
 
 def shows_chains(model: Any) -> bool:
@@ -57,69 +193,13 @@ def shown(model: Any, n: int, y: Tensor | None = None) -> Tensor:
 
 
 def draw(model: Any, n: int, y: Tensor | None = None, batch: int = 500) -> Tensor:
-    """``n`` fresh samples on the CPU in [−1, 1], drawn in batches of at most ``batch`` (``y``: labels of
-    a conditional GGCN)."""
+    """``n`` fresh samples on the CPU in [−1, 1], in batches of at most ``batch`` (``y``: labels of a
+    conditional GGCN)."""
     parts = []
     for start in range(0, n, batch):
         k = min(batch, n - start)
-        if isinstance(model, GGCN):
-            parts.append(model.sample(k, None if y is None else y[start:start + k]))
-        else:
-            parts.append(model.sample(k))
+        parts.append(model.sample(k) if y is None else model.sample(k, y[start:start + k]))
     return torch.cat(parts).detach().cpu().clamp(-1, 1)
-
-
-def fit_recipe(
-    name: str,
-    family: str,
-    x: Tensor,
-    profile: Profile,
-    seed: int = 0,
-    *,
-    labels: Tensor | None = None,
-    judge: Judge | None = None,
-    eval_every: int = 0,
-    n_eval: int = 300,
-    device: str = "cpu",
-    **overrides: Any,
-) -> Learned:
-    """Build ``name`` with its ``family`` recipe for the images ``x`` and train it for the recipe's
-    iterations at ``profile``. ``labels`` make a GGCN conditional. With ``judge`` and ``eval_every``,
-    ``n_eval`` samples (:func:`shown`) are judged every ``eval_every`` iterations. A run that diverges keeps
-    its last good state and is flagged, not raised.
-    """
-    plan = recipe(name, family)
-    ggcn = name.startswith("ggcn")
-    if labels is not None and not ggcn:
-        raise ValueError(f"{name!r} has no label input; only the GGCN family learns conditionally")
-    options: dict[str, Any] = dict(overrides)
-    if ggcn:
-        options.update(labels=labels, n_examples=len(x))
-    model = build_model(name, profile, x.shape[1], x.shape[-1], family=family, device=device, seed=seed,
-                        **options)
-    clock = _Clock()
-    checks: list[tuple[int, float, bool]] = []
-
-    def check(it: int, m: Any, _: Tensor) -> None:
-        if judge is None or not eval_every or (it + 1) % eval_every:
-            return None
-        with clock.paused():
-            y = None if labels is None else labels[torch.arange(n_eval) % len(labels)].to(device)
-            checks.append((it + 1, clock.seconds(), bool(judge(shown(m, n_eval, y)))))
-        return None
-
-    diverged = False
-    with tempfile.TemporaryDirectory(prefix="ggcn-recipe-") as tmp:
-        try:
-            history = train(model, x, plan.iterations_at(profile), batch_size=plan.batch_size, seed=seed,
-                            labels=example_index(x) if ggcn else None, callbacks=[check],
-                            checkpoint_dir=tmp, device=device)
-        except DivergenceError as err:
-            state = load_checkpoint(err.checkpoint)
-            model.load_state_dict(state["model"])
-            history, diverged = History(list(state["history"])), True
-    passed = [s for _, s, ok in checks if ok]
-    return Learned(model, history, clock.seconds(), passed[0] if passed else None, diverged, checks)
 
 
 class _Clock:

@@ -1,12 +1,7 @@
-"""Numbers that say how close the particles are to the data.
-
-* Response distance (Xie et al. 2016; paper Sec. 5.1):
-      D = Σ_k | mean_{x∈obs} F_k(x) − mean_{x∈syn} F_k(x) |,
-  F_k the spatially averaged response of filter k. We report it on a *fixed* filter bank
-  (the Gabor/DoG bank), so that models with different learned filters are measured alike.
-* The energy gap mean f(obs) − mean f(syn) and the mean input-gradient norm along the chain
-  are diagnostics, not convergence signals: the contrastive loss value can sit near 0 while
-  samples are poor.
+"""Response distance (Xie et al. 2016; paper Sec. 5.1): D = Σ_k |mean_{x∈obs} F_k(x) − mean_{x∈syn} F_k(x)|,
+F_k the spatially averaged response of filter k of a *fixed* bank (Gabor/DoG), so that models with different
+learned filters are measured alike. Unlike the contrastive loss, which can sit near 0 while samples are poor,
+it falls only as the particles' filter statistics approach the data's.
 """
 from __future__ import annotations
 

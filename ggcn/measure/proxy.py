@@ -1,21 +1,11 @@
 """Proxy features: a small network trained in seconds on the same data, and the "proxy FID" on it.
 
-The FID of the paper (Heusel et al.) is the Fréchet distance between Gaussians fitted to
-Inception-v3 features of real and generated images,
-
-    d² = ||μ_r − μ_g||² + tr(Σ_r + Σ_g − 2 (Σ_r Σ_g)^{1/2}).
-
-Inception weights must be downloaded, and Inception features mean little on 16×16 digits. Here
-the features come from a small network trained on the book's own offline data, and the number
-is called the **proxy FID**: it ranks models on the same data and features, and is *not*
-comparable with FID values reported in papers.
-
-* :class:`ProxyClassifier` -- a ConvNet classifier (digits: labels 0–9); features = its
-  penultimate layer. It also reads off the labels of conditional samples (:func:`label_accuracy`).
-* :class:`ProxyAutoencoder` -- for unlabelled data (faces): features = the code of a small
-  ConvNet encoder trained to reconstruct through a linear decoder.
-
-Both are trained by :func:`fit_proxy`, which runs the package's one training loop.
+The proxy FID is the Fréchet distance ||μ_r − μ_g||² + tr(Σ_r + Σ_g − 2 (Σ_r Σ_g)^{1/2}) of the FID, but
+on the features of a small network trained on the book's offline data instead of Inception-v3 (which
+means little on 16×16 digits): it ranks models on the same data and features, and is *not* comparable
+with FID values reported in papers. :class:`ProxyClassifier` (labelled data; its penultimate layer, and
+it reads off the labels of conditional samples) and :class:`ProxyAutoencoder` (unlabelled data; the code
+of a ConvNet encoder with a linear decoder) are trained by :func:`fit_proxy` with the package's one loop.
 """
 from __future__ import annotations
 
@@ -25,24 +15,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ggcn.models.nets import LEAKY_SLOPE
 from ggcn.core.train import train
+from ggcn.measure.evaluation import fid_with_features
+from ggcn.models.nets import LEAKY_SLOPE
 
 
-class _Trunk(nn.Module):
-    """Three convolutions (the last two stride 2) and a pool to 2×2, then a linear map to the features."""
-
-    def __init__(self, channels: int, width: int, n_features: int):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(channels, width, 3, 1, 1), nn.LeakyReLU(LEAKY_SLOPE),
-            nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(LEAKY_SLOPE),
-            nn.Conv2d(2 * width, 2 * width, 4, 2, 1), nn.LeakyReLU(LEAKY_SLOPE),
-            nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(8 * width, n_features),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+def _trunk(channels: int, width: int, n_features: int) -> nn.Sequential:
+    """Three convolutions (the last two stride 2), a pool to 2×2, then a linear map to the features."""
+    return nn.Sequential(
+        nn.Conv2d(channels, width, 3, 1, 1), nn.LeakyReLU(LEAKY_SLOPE),
+        nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(LEAKY_SLOPE),
+        nn.Conv2d(2 * width, 2 * width, 4, 2, 1), nn.LeakyReLU(LEAKY_SLOPE),
+        nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(8 * width, n_features),
+    )
 
 
 class ProxyClassifier(nn.Module):
@@ -50,7 +35,7 @@ class ProxyClassifier(nn.Module):
 
     def __init__(self, channels: int, n_classes: int, width: int = 16, n_features: int = 32):
         super().__init__()
-        self.trunk = _Trunk(channels, width, n_features)
+        self.trunk = _trunk(channels, width, n_features)
         self.classify = nn.Sequential(nn.LeakyReLU(LEAKY_SLOPE), nn.Linear(n_features, n_classes))
         self.n_features = n_features
 
@@ -69,7 +54,7 @@ class ProxyAutoencoder(nn.Module):
 
     def __init__(self, channels: int, image_size: int, width: int = 16, n_features: int = 32):
         super().__init__()
-        self.encode = _Trunk(channels, width, n_features)
+        self.encode = _trunk(channels, width, n_features)
         self.decode = nn.Linear(n_features, channels * image_size**2)
         self.n_features = n_features
 
@@ -81,7 +66,7 @@ class ProxyAutoencoder(nn.Module):
 
 
 class ProxyLearner:
-    """Adam on the proxy network's own loss; a model for :func:`ggcn.core.train.train` (no particles)."""
+    """Adam on a network's own ``loss``; a model for :func:`ggcn.core.train.train` (no particles)."""
 
     def __init__(self, net: nn.Module, lr: float = 3e-3):
         self.net = net
@@ -103,11 +88,9 @@ class ProxyLearner:
         self.optimizer.load_state_dict(state["optimizer"])
 
 
-def fit_proxy(
-    x: Tensor, y: Tensor | None = None, *, iterations: int = 300, batch_size: int = 64, seed: int = 0,
-    width: int = 16, n_features: int = 32,
-) -> nn.Module:
-    """Train a :class:`ProxyClassifier` (labels given) or a :class:`ProxyAutoencoder` (none); returns it in eval mode.
+def fit_proxy(x: Tensor, y: Tensor | None = None, *, iterations: int = 300, batch_size: int = 64, seed: int = 0,
+              width: int = 16, n_features: int = 32) -> nn.Module:
+    """A :class:`ProxyClassifier` (labels given) or :class:`ProxyAutoencoder` (none), trained, in eval mode.
 
     Seeded by ``seed`` without touching the caller's random state.
     """
@@ -123,29 +106,10 @@ def fit_proxy(
     return net.eval()
 
 
-class _Features(nn.Module):
-    """The proxy network's features as a torchmetrics feature extractor."""
-
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net, self.num_features = net, net.n_features
-
-    def forward(self, x: Tensor) -> Tensor:
-        with torch.no_grad():
-            return self.net.features(x)
-
-
 def proxy_fid(real: Tensor, fake: Tensor, net: nn.Module, batch_size: int = 256) -> float:
-    """The proxy FID: torchmetrics' Fréchet distance on the proxy network's features."""
-    from torchmetrics.image.fid import FrechetInceptionDistance
-
-    if len(real) < 2 or len(fake) < 2:
-        raise ValueError("the proxy FID needs at least two real and two generated images")
-    metric = FrechetInceptionDistance(feature=_Features(net.eval()), normalize=True)
-    for images, is_real in ((real, True), (fake, False)):
-        for chunk in images.split(batch_size):
-            metric.update(chunk.float(), real=is_real)
-    return float(metric.compute())
+    """The proxy FID: the Fréchet distance on the proxy network's ``features`` (computed where the network is)."""
+    device = str(next(net.parameters()).device)
+    return fid_with_features(real, fake, net.features, batch_size=batch_size, device=device)
 
 
 def label_accuracy(net: ProxyClassifier, x: Tensor, y: Tensor | int) -> float:

@@ -1,26 +1,9 @@
-"""Rulers: one sample-quality measure per offline data family, each able to check its own ordering.
-
-A ruler may judge a model only if, on its own data set, it ranks
-
-    real held-out  >  blurred real  >  each of {uniform noise, flat grey, the mean training image}
-
-strictly on its headline number (``primary``). Every ruler computes these reference rows once
-(:meth:`Ruler.references`), tests the ordering (:meth:`Ruler.check`) and says whether a sample
-set has "learned" the data (:meth:`Ruler.learned`). Images are ``(N, C, H, W)`` floats in
-[−1, 1] (−1 = black); the rulers read grey images (C = 1) at the size they were built for.
-
-* :func:`digit_ruler` -- a small CNN trained with a reject class; share of confidently
-  recognised samples, number of digit classes among them, KID on its features.
-* :func:`face_ruler` -- KID on fixed features (coarse pixels and Gabor/DoG energies).
-* :func:`texture_ruler` -- distance between multi-scale Gabor/DoG Gram matrices, in units of
-  the spread between independent sets of real crops.
-
-Each ruler exposes its split: ``train_images`` (train a model on exactly these) and
-``held_out`` (the "real" row). Set distances (KID, Gram) compare a sample set with the training
-part, the set a model imitates, so the held-out row is what a model that generalises perfectly
-gets; the ``train`` rows (copies of training images) score better still: memorising is not
-caught. Building and scoring are seeded and leave the caller's random state alone. Nothing is
-downloaded.
+"""Rulers: a sample-quality measure per offline data family (digits, faces, texture) that may judge a model
+only if its headline number ranks, on its own data, real held-out > blurred real > each of {uniform noise,
+flat grey, the mean training image} (:meth:`Ruler.check`). Images are grey ``(N, 1, H, W)`` in [−1, 1]. A
+ruler keeps its split: ``train_images`` (train models on these) and ``held_out`` (the "real" row); set
+distances compare samples with the training part, so copies of it score better still (memorising is not
+caught). Building and scoring are seeded, leave the caller's random state alone and download nothing.
 """
 from __future__ import annotations
 
@@ -33,14 +16,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ggcn.measure import data
-from ggcn.measure.evaluation import _kernel, check_images
-from ggcn.models.nets import gabor_dog_bank
-from ggcn.measure.proxy import ProxyLearner, label_accuracy
+from ggcn.config import FAMILIES
 from ggcn.core.train import train
+from ggcn.measure import data
+from ggcn.measure.evaluation import check_images, kernel_distance
+from ggcn.measure.proxy import ProxyLearner, label_accuracy
+from ggcn.models.nets import gabor_dog_bank
 
 REQUIRED_ROWS = ("real", "blurred", "noise", "flat", "mean")
-FAMILIES = ("digits", "faces", "texture")
+ORDERING = (("real", "blurred"), ("blurred", "noise"), ("blurred", "flat"), ("blurred", "mean"))  # a better than b
 REJECT = 10  # the digit classifier's "not a digit" class
 
 
@@ -53,7 +37,7 @@ class Check:
 
 
 def blur(x: Tensor, sigma: float) -> Tensor:
-    """Separable Gaussian blur with standard deviation ``sigma`` pixels (kernel 2⌈3σ⌉+1, reflected borders)."""
+    """Gaussian blur of standard deviation ``sigma`` pixels (kernel 2⌈3σ⌉+1, reflected borders)."""
     from torchvision.transforms.functional import gaussian_blur
 
     radius = max(1, math.ceil(3 * sigma))
@@ -67,19 +51,18 @@ def filter_responses(x: Tensor) -> Tensor:
     return F.conv2d(F.pad(x, (pad,) * 4, mode="reflect"), bank)
 
 
-def _kid(reference: Tensor, features: Tensor) -> tuple[float, float]:
-    """Unbiased KID (MMD² under k(a, b) = (aᵀb/d + 1)³), mean and sd over 100 subsets of min(N) rows."""
-    return _kernel(reference, features, min(len(reference), len(features), 1000))
+def _split(n: int, first: int, seed: int) -> tuple[Tensor, Tensor]:
+    """A seeded permutation of ``range(n)`` cut after ``first`` indices."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return perm[:first], perm[first:]
 
 
 class Ruler(ABC):
     """A sample-quality measure on one data set, with the reference rows that validate it.
 
-    ``score(x)`` gives every number of the ruler on a sample set; ``primary`` names the headline
-    one. Reference rows (``n_rows`` images each unless the set has fewer): ``real`` = the
-    held-out images, ``blurred`` = those under a Gaussian blur of ``blur_sigma`` pixels,
-    ``noise`` = uniform in [−1, 1], ``flat`` = all 0 (grey), ``mean`` = the mean training image
-    repeated, plus extras that show what the ruler cannot see.
+    Rows (``n_rows`` images each): ``real`` = held-out images, ``blurred`` = those blurred by ``blur_sigma``
+    px, ``noise`` = uniform in [−1, 1], ``flat`` = all 0, ``mean`` = the mean training image, plus
+    :meth:`extra_rows` that show what the ruler cannot see.
     """
 
     name: str
@@ -99,7 +82,7 @@ class Ruler(ABC):
         return tuple(self.train_images.shape[1:])
 
     def score(self, x: Tensor) -> dict[str, float]:
-        """Every number this ruler gives on the sample set ``x`` (see the subclass for the maths)."""
+        """Every number this ruler gives on the sample set ``x``."""
         return self._measure(self._checked(x))
 
     @abstractmethod
@@ -108,6 +91,10 @@ class Ruler(ABC):
     @abstractmethod
     def learned(self, scores: dict[str, float]) -> bool:
         """Whether a sample set with these ``score`` numbers clears the "learned" bar."""
+
+    def extra_rows(self) -> dict[str, Tensor]:
+        """Further reference sets (blind spots, copies of the training images)."""
+        return {}
 
     def _checked(self, x: Tensor) -> Tensor:
         """``x`` as CPU floats after checking shape, size and range (ValueError saying what to change)."""
@@ -129,18 +116,9 @@ class Ruler(ABC):
         """The reference image sets, named as in :data:`REQUIRED_ROWS`, plus :meth:`extra_rows`."""
         shape = (self.n_rows, *self.image_shape)
         g = torch.Generator().manual_seed(self.seed)
-        return {
-            "real": self.held_out,
-            "blurred": blur(self.held_out, self.blur_sigma),
-            "noise": torch.rand(shape, generator=g) * 2 - 1,
-            "flat": torch.zeros(shape),
-            "mean": self.train_images.mean(0, keepdim=True).expand(shape).contiguous(),
-            **self.extra_rows(),
-        }
-
-    def extra_rows(self) -> dict[str, Tensor]:
-        """Further reference sets (blind spots, copies of the training images); none by default."""
-        return {}
+        return {"real": self.held_out, "blurred": blur(self.held_out, self.blur_sigma),
+                "noise": torch.rand(shape, generator=g) * 2 - 1, "flat": torch.zeros(shape),
+                "mean": self.train_images.mean(0, keepdim=True).expand(shape).contiguous(), **self.extra_rows()}
 
     def references(self) -> dict[str, dict[str, float]]:
         """``score`` of every reference row, computed on the first call and cached."""
@@ -153,18 +131,13 @@ class Ruler(ABC):
         return a > b if self.higher_is_better else a < b
 
     def check(self) -> Check:
-        """real better than blurred, and blurred better than each of noise, flat and mean, on ``primary``."""
+        """Every pair of :data:`ORDERING` strictly in order on ``primary``."""
         v = {k: self.references()[k][self.primary] for k in REQUIRED_ROWS}
-        failures = ["real is not better than blurred"] if not self.better(v["real"], v["blurred"]) else []
-        failures += [f"blurred is not better than {k}" for k in ("noise", "flat", "mean")
-                     if not self.better(v["blurred"], v[k])]
+        failures = [f"{a} is not better than {b}" for a, b in ORDERING if not self.better(v[a], v[b])]
         numbers = ", ".join(f"{k} {v[k]:.4g}" for k in REQUIRED_ROWS)
         sense = "higher" if self.higher_is_better else "lower"
         verdict = "ordering holds" if not failures else "ordering FAILS (" + "; ".join(failures) + ")"
         return Check(not failures, f"{self.name}: {verdict} on {self.primary} ({sense} is better): {numbers}")
-
-
-# ----------------------------------------------------------------------------- digits
 
 
 def _augment(x: Tensor) -> Tensor:
@@ -183,12 +156,8 @@ def _augment(x: Tensor) -> Tensor:
 
 
 def _exposure_batch(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-    """Augmented digits, plus half as many outliers labelled :data:`REJECT`.
-
-    Outliers: uniform noise (1/2), pixel averages of two batch digits (1/4) and flat grey levels
-    with noise of sd 0.1 (1/4); the last two are augmented like the digits, so that "clean" or
-    "noisy" alone never tells the classes apart.
-    """
+    """Augmented digits, plus half as many outliers labelled :data:`REJECT`: uniform noise (1/2), averages of
+    two digits (1/4) and noisy flat grey levels (1/4), the last two augmented so "clean" alone tells nothing."""
     k = max(1, len(x) // 8)
     pairs = (x[torch.randint(len(x), (k,))] + x[torch.randint(len(x), (k,))]) / 2
     levels = (torch.rand(k, 1, 1, 1) * 2 - 1 + 0.1 * torch.randn(k, *x.shape[1:])).clamp(-1, 1)
@@ -198,8 +167,8 @@ def _exposure_batch(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
 
 
 class DigitNet(nn.Module):
-    """conv3×3·32 → ReLU → maxpool → conv3×3·64 → ReLU → maxpool → dropout 0.3 → linear 128 → ReLU
-    (the features) → linear 11 (digits 0–9 and :data:`REJECT`)."""
+    """conv3×3·32, ReLU, maxpool, conv3×3·64, ReLU, maxpool, dropout 0.3, linear 128, ReLU (the features),
+    linear 11 (digits 0–9 and :data:`REJECT`)."""
 
     def __init__(self, size: int):
         super().__init__()
@@ -211,7 +180,6 @@ class DigitNet(nn.Module):
         self.head = nn.Linear(128, REJECT + 1)
 
     def features(self, x: Tensor) -> Tensor:
-        """The penultimate layer, ``(B, 128)``."""
         return self.body(x)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -224,13 +192,9 @@ class DigitNet(nn.Module):
 
 
 class DigitRuler(Ruler):
-    """Does a classifier with a reject class read the samples as digits?
-
-    With p = softmax of the 11-way classifier: ``recognised`` (primary, higher is better) =
-    share of samples with argmax p a digit class and max p ≥ ``confidence``; ``classes`` = number
-    of distinct digits among them; ``kid`` = unbiased KID between the classifier's penultimate
-    features of the samples and of the training digits (lower is better).
-    """
+    """With p = softmax of the 11-way classifier: ``recognised`` (primary) = share of samples with argmax p a
+    digit and max p ≥ ``confidence``; ``classes`` = distinct digits among them; ``kid`` = KID of the
+    classifier's penultimate features to the training digits'."""
 
     name, primary, higher_is_better = "digit-classifier", "recognised", True
 
@@ -239,18 +203,15 @@ class DigitRuler(Ruler):
         super().__init__(train_images, held_out, blur_sigma=blur_sigma, n_rows=len(held_out), seed=seed)
         self.net, self.confidence = net.eval(), confidence
         self.train_labels, self.held_out_labels = train_labels, held_out_labels
-        self._reference_features = self._features(train_images)
-
-    @torch.no_grad()
-    def _features(self, x: Tensor) -> Tensor:
-        return self.net.features(x).double()
+        with torch.no_grad():
+            self._reference_features = net.features(train_images).double()
 
     @torch.no_grad()
     def _measure(self, x: Tensor) -> dict[str, float]:
-        features = self._features(x)
+        features = self.net.features(x).double()
         conf, pred = F.softmax(self.net.head(features.float()), 1).max(1)
         ok = (conf >= self.confidence) & (pred != REJECT)
-        kid, kid_std = _kid(self._reference_features, features)
+        kid, kid_std = kernel_distance(self._reference_features, features)
         return {"recognised": float(ok.float().mean()), "classes": float(pred[ok].unique().numel()),
                 "kid": kid, "kid_std": kid_std}
 
@@ -265,8 +226,7 @@ class DigitRuler(Ruler):
         return scores["recognised"] >= 0.6 and scores["classes"] >= 9
 
     def extra_rows(self) -> dict[str, Tensor]:
-        """``stripes`` (vertical bars 2 px on, 2 px off: unseen junk that some seeds' nets take for one digit)
-        and ``train`` (copies of training digits)."""
+        """``stripes`` (bars 2 px on, 2 px off: junk some seeds' nets take for a digit) and ``train`` copies."""
         c, h, w = self.image_shape
         bars = (torch.arange(w) % 4 < 2).float() * 2 - 1
         return {"stripes": bars.expand(self.n_rows, c, h, w).contiguous(), "train": self.train_images[: self.n_rows]}
@@ -274,27 +234,22 @@ class DigitRuler(Ruler):
 
 def digit_ruler(seed: int = 0, size: int = 16, *, n_held_out: int = 500, steps: int = 1500,
                 confidence: float = 0.8, blur_sigma: float | None = None) -> DigitRuler:
-    """sklearn's 1,797 digits: ``n_held_out`` held out by a seeded permutation, the classifier trained on the rest.
+    """sklearn's 1,797 digits, ``n_held_out`` held out; the classifier trained on the rest.
 
-    The reject class is outlier exposure (Hendrycks et al. 2019) built only from real digits and
-    synthetic noise (:func:`_exposure_batch`), never from model samples. Adam (lr 2e-3), ``steps``
-    batches of 128 digits + 64 outliers. ``blur_sigma`` defaults to 1 px at 16 px (size/16 px in
-    general) and 0.75 px at 8 px, where the blurred row then recognises about half the digits.
+    The reject class is outlier exposure (Hendrycks et al. 2019) from real digits and synthetic noise only,
+    never model samples: Adam (lr 2e-3), ``steps`` batches of 128 digits + 64 outliers. ``blur_sigma``
+    defaults to size/16 px, and 0.75 px at 8 px.
     """
     if size % 4 or size < 8:
         raise ValueError(f"the digit ruler needs a size that is a multiple of 4, at least 8 (8 or 16); got {size!r}")
     x, y = data.digits(size)
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    held, kept = perm[:n_held_out], perm[n_held_out:]
+    held, kept = _split(len(x), n_held_out, seed)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         net = DigitNet(size)
         train(ProxyLearner(net, lr=2e-3), x[kept], steps, batch_size=128, labels=y[kept], seed=None)
     return DigitRuler(net, x[kept], y[kept], x[held], y[held], confidence=confidence,
                       blur_sigma={8: 0.75}.get(size, size / 16) if blur_sigma is None else blur_sigma, seed=seed)
-
-
-# ----------------------------------------------------------------------------- faces
 
 
 def face_features(x: Tensor, pool: int = 8) -> Tensor:
@@ -304,12 +259,8 @@ def face_features(x: Tensor, pool: int = 8) -> Tensor:
 
 
 class FaceRuler(Ruler):
-    """KID between standardised fixed features of the samples and of the training faces.
-
-    φ = :func:`face_features` (layout from the coarse pixels, sharpness from the filter energies),
-    standardised by the training faces' mean and sd per dimension; ``kid`` (primary, lower is
-    better) = unbiased MMD² under k(a, b) = (aᵀb/d + 1)³, ``kid_std`` its sd over subsets.
-    """
+    """``kid`` (primary) = KID of :func:`face_features`, standardised per dimension by the training faces,
+    between the samples and the training faces."""
 
     name, primary, higher_is_better = "face-filter-kid", "kid", False
 
@@ -319,13 +270,10 @@ class FaceRuler(Ruler):
         self.non_faces = non_faces
         f = face_features(train_images)
         self._centre, self._scale = f.mean(0), f.std(0) + 1e-6
-        self._reference_features = self._standardised(train_images)
-
-    def _standardised(self, x: Tensor) -> Tensor:
-        return (face_features(x) - self._centre) / self._scale
+        self._reference_features = (f - self._centre) / self._scale
 
     def _measure(self, x: Tensor) -> dict[str, float]:
-        kid, kid_std = _kid(self._reference_features, self._standardised(x))
+        kid, kid_std = kernel_distance(self._reference_features, (face_features(x) - self._centre) / self._scale)
         return {"kid": kid, "kid_std": kid_std}
 
     def learned(self, scores: dict[str, float]) -> bool:
@@ -333,30 +281,19 @@ class FaceRuler(Ruler):
         return scores["kid"] <= self.references()["blurred"]["kid"]
 
     def extra_rows(self) -> dict[str, Tensor]:
-        """``non-faces`` (skimage's background patches: must score badly) and ``train`` (copies of training faces:
-        they score better than real, so a memorising model would look better than the held-out faces)."""
+        """``non-faces`` (skimage's background patches) and ``train`` copies (better than real)."""
         return {"non-faces": self.non_faces, "train": self.train_images}
 
 
 def face_ruler(seed: int = 0, size: int = 16, *, n_train: int = 60, n_rows: int = 100,
                blur_sigma: float | None = None) -> FaceRuler:
-    """skimage's 100 LFW faces split by a seeded permutation: ``n_train`` to train on, the rest held out.
-
-    ``blur_sigma`` defaults to 0.75·size/16 px (0.75 px at 16 px, 1.5 px at 32 px: clearly blurred,
-    still a face). The noise, flat and mean rows hold ``n_rows`` images; real and blurred the held-out faces.
-    """
+    """skimage's 100 LFW faces: ``n_train`` to train on, the rest held out; blur 0.75·size/16 px by default."""
     if size < 8:
         raise ValueError(f"the face ruler needs images of at least 8×8 pixels (16 or 32 recommended); got {size!r}")
-    from skimage import data as skdata
-
     x = data.lfw_faces(size)
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    non_faces = data._to_tensor(skdata.lfw_subset()[100:].astype(np.float32), size)
-    return FaceRuler(x[perm[:n_train]], x[perm[n_train:]], non_faces, n_rows=n_rows, seed=seed,
+    kept, held = _split(len(x), n_train, seed)
+    return FaceRuler(x[kept], x[held], data.lfw_faces(size, faces=False), n_rows=n_rows, seed=seed,
                      blur_sigma=0.75 * size / 16 if blur_sigma is None else blur_sigma)
-
-
-# ----------------------------------------------------------------------------- textures
 
 
 def gram_matrices(x: Tensor, scales: tuple[int, ...] = (1, 2, 4)) -> list[Tensor]:
@@ -374,13 +311,8 @@ def gram_distance(a: list[Tensor], b: list[Tensor]) -> float:
 
 
 class TextureRuler(Ruler):
-    """Do the samples have the texture's multi-scale second-order filter statistics?
-
-    ``gram`` (primary, lower is better) = :func:`gram_distance` of the sample set's Gram matrices
-    to those of the training crops; ``spread`` = the mean of the same distance for
-    ``n_spread`` independent sets of as many real crops (what a perfect model gets);
-    ``gram_over_spread`` their ratio.
-    """
+    """``gram`` (primary) = :func:`gram_distance` to the training crops; ``spread`` = its mean for ``n_spread``
+    sets of as many fresh real crops (what a perfect model gets); ``gram_over_spread`` their ratio."""
 
     name, primary, higher_is_better = "texture-gram", "gram", False
 
@@ -408,29 +340,28 @@ class TextureRuler(Ruler):
         return scores["gram"] <= 2 * scores["spread"]
 
     def extra_rows(self) -> dict[str, Tensor]:
-        """``repeated`` (one real crop n times: a collapsed model, which the Gram of one crop sees only in part)
-        and ``phase-scrambled`` (the crops' Fourier amplitudes with random phases: the blind spot of
-        second-order statistics, which it passes)."""
+        """``repeated`` (one crop n times: a collapsed model) and ``phase-scrambled`` (the crops' Fourier
+        amplitudes with random phases: the blind spot of second-order statistics, which it passes)."""
         g = torch.Generator().manual_seed(self.seed)
-        spectrum = torch.fft.fft2(self.held_out)
-        phase = torch.fft.fft2(torch.rand(self.held_out.shape, generator=g)).angle()  # Hermitian, so the result is real
-        scrambled = torch.fft.ifft2(spectrum * torch.exp(1j * phase)).real.clamp(-1, 1)
+        phase = torch.fft.fft2(torch.rand(self.held_out.shape, generator=g)).angle()  # Hermitian: a real result
+        scrambled = torch.fft.ifft2(torch.fft.fft2(self.held_out) * torch.exp(1j * phase)).real.clamp(-1, 1)
         return {"repeated": self.held_out[:1].expand_as(self.held_out).contiguous(), "phase-scrambled": scrambled}
 
 
 def texture_ruler(name: str = "brick", size: int = 32, seed: int = 0, *, n_train: int = 64, n_rows: int = 16,
                   n_spread: int = 8, blur_sigma: float = 1.0) -> TextureRuler:
-    """Crops of a skimage texture (:func:`ggcn.measure.data.texture`): ``n_train`` training crops (crop seed ``seed``),
-    ``n_rows`` held-out crops (seed+1). ``blur_sigma`` is 1 px at every size."""
+    """``n_train`` training crops of a skimage texture (crop seed ``seed``), ``n_rows`` held out (seed+1)."""
     if size < 16:
         raise ValueError(f"the texture ruler needs crops of at least 16×16 pixels (32 recommended); got {size!r}")
     return TextureRuler(name, data.texture(name, size, n_train, seed), data.texture(name, size, n_rows, seed + 1),
                         blur_sigma=blur_sigma, seed=seed, n_spread=n_spread)
 
 
+RULERS = {"digits": digit_ruler, "faces": face_ruler, "texture": texture_ruler}  # one per ggcn.config.FAMILIES
+
+
 def ruler_for(family: str, **kw) -> Ruler:
-    """The ruler of ``family`` ∈ {"digits", "faces", "texture"}, built with ``kw``."""
-    build = {"digits": digit_ruler, "faces": face_ruler, "texture": texture_ruler}
-    if family not in build:
+    """The ruler of ``family`` ∈ :data:`ggcn.config.FAMILIES`, built with ``kw``."""
+    if family not in RULERS:
         raise ValueError(f"unknown data family {family!r}; choose one of {FAMILIES}")
-    return build[family](**kw)
+    return RULERS[family](**kw)

@@ -1,27 +1,13 @@
-"""GGCN: a generator g_α(z) that starts -- or, with AMS, replaces -- the synthesizer's Langevin chains.
+"""GGCN (Sec. 4.2, Algorithm 2): a generator g_α(z) starts -- or, with AMS, replaces -- the synthesizer's chains.
 
-The pieces of the paper's Sec. 4.2 (READING.md, "GGCN"), each a few lines of :class:`GGCN.step`:
-
-* **NLU** -- the learnable up-sampler g_α (:mod:`ggcn.models.generators`) replaces MGCN's lower grids.
-* **HS** -- its input is a hidden code z ~ N(0, I) (with a label embedding when conditional).
-* **Synthesizer** -- the finest-grid energy f_θ (a ConvEnergy) learns with the JKO rule of
-  :mod:`ggcn.core.rules` on (X_obs, X~); the rule and its weight λ are options for ablations.
-* **Revision** -- X~ = L Langevin steps of f_θ from x0 = g_α(z). The JKO rule's "previous
-  population" is x0, so the displacement interpolation runs along each chain [reading]. Optionally a
-  fraction ``replay`` of extra chains starts from a bank of past X~ (the paper's replay buffer).
-* **Generator learning** [reading] -- as in cooperative learning (Xie et al.), α regresses g_α(z)
-  onto the revised samples: minimise mean ||X~ − g_α(z)||² with X~ fixed.
-* **LHS** [reading] -- each training example i owns a code z_i (init N(0, I)), learned by plain SGD
-  (everything else uses Adam) on the reconstruction loss of alternating back-propagation / GLO,
-  ½||x_i − g_α(z_i)||² + ½ρ||z_i||²; the prior term ρ keeps codes where fresh N(0, I) draws
-  sample. Codes only move through their SGD optimizer; α is not moved by this loss.
-  ``lhs_target="revised"`` reconstructs X~_i instead of x_i (the literal "same loss" reading).
-* **AMS** [reading] -- amortized sampling: no Langevin revision; X~ = g_α(z) and α ascends the
-  model log-density, maximise mean [f_θ(g_α(z)) − ||g_α(z)||²/(2σ²)] with θ frozen (the
-  amortized-MLE step of Wang & Liu). Sampling is one forward pass. The JKO "previous
-  population" is then the previous iteration's samples [reading].
-* **Symmetric schedule** -- f_θ learns every iteration; g_α (and the codes) once every
-  ``gen_every = k`` iterations (k = 4 in the paper).
+:meth:`GGCN.step` composes one small part per piece of the paper (READING.md, "GGCN"): the learnable
+up-sampler g_α (NLU) reads hidden codes z (HS) from :class:`PriorCodes` (fresh N(0, I)) or, with LHS,
+:class:`LearnedCodes` (one code per example, moved only by SGD on the alternating back-propagation / GLO
+loss) [reading]; :class:`LangevinRevision` revises X0 = g_α(z) by L Langevin steps (plus replay-buffer
+chains), or with AMS :class:`Amortized` keeps X~ = X0 [reading]; the synthesizer f_θ learns by Algorithm
+1's energy update (:class:`ggcn.core.learner.Synthesizer`, the JKO rule by default); once every
+``gen_every = k`` iterations (k = 4) g_α learns by :func:`regression` onto X~ (cooperative learning, Xie
+et al.) or, with AMS, by :func:`ascent` of the model log-density (Wang & Liu) [reading].
 
 ==============  =======================  ======================  ==========================
 name            hidden codes             synthesizer negatives   generator learns by
@@ -32,41 +18,29 @@ ggcn+ams        learned per example      g_α(z_i), one pass      amortized asce
 ggcn-lhs+ams    fresh z ~ N(0, I)        g_α(z), one pass        amortized ascent of log p_θ
 ==============  =======================  ======================  ==========================
 
-Fresh samples need fresh codes. Without LHS they are z ~ N(0, I), the codes the generator learned
-on. With LHS the generator only ever saw the learned codes z_i, which need not look like N(0, I);
-``code_sampling="fitted"`` draws z ~ N(μ, Σ), the Gaussian fitted to the learned codes [reading],
-``"prior"`` draws N(0, I) as the paper's text suggests.
-
-Every variant is conditional when built with training ``labels``: the generator reads
-[z, e(y)] (the paper's label embedding) and the synthesizer f_θ(x, y) has one output per
-class (:class:`LabelEnergy`; the paper does not say how f_θ sees labels) [reading].
-Samples always draw fresh codes (see above); the LHS codes themselves only serve learning.
-
-Data: GGCN learns from (images, example indices) -- the indices pick the codes and labels
-of the batch. Pass ``labels=example_index(x)`` to :func:`ggcn.core.train.train`.
+Samples draw fresh codes: N(0, I), or with LHS and ``code_sampling="fitted"`` the Gaussian N(μ, Σ) fitted
+to the learned codes [reading]. With training ``labels`` g_α reads [z, e(y)] and f_θ(x, y) has one output
+per class (:class:`LabelEnergy`) [reading]. GGCN steps on example indices: train with ``labels=example_index(x)``.
 """
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
 
 from ggcn.config import Profile, image_side
-from ggcn.core.rules import KLRule, make_rule, weight_unit
+from ggcn.core.chains import ReplayBuffer, uniform_noise
+from ggcn.core.langevin import LangevinConfig, frozen
+from ggcn.core.learner import BETAS, Options, Synthesizer, load_states, states
+from ggcn.core.rules import KLRule
 from ggcn.models.generators import build_generator
-from ggcn.core.langevin import LangevinConfig, ReplayBuffer, frozen, langevin, uniform_noise
 from ggcn.models.nets import ConvEnergy
 
 GGCN_FULL, GGCN_NO_LHS, GGCN_AMS, GGCN_NO_LHS_AMS = "ggcn", "ggcn-lhs", "ggcn+ams", "ggcn-lhs+ams"
-VARIANTS = {  # name -> (LHS, AMS)
-    GGCN_FULL: (True, False),
-    GGCN_NO_LHS: (False, False),
-    GGCN_AMS: (True, True),
-    GGCN_NO_LHS_AMS: (False, True),
-}
-NAMES = tuple(VARIANTS)
+VARIANTS = {GGCN_FULL: (True, False), GGCN_NO_LHS: (False, False), GGCN_AMS: (True, True),
+            GGCN_NO_LHS_AMS: (False, True)}  # name -> (LHS, AMS)
+GGCN_NAMES = tuple(VARIANTS)
 LHS_TARGETS = ("data", "revised")
 CODE_SAMPLING = ("prior", "fitted")
 
@@ -76,15 +50,22 @@ def example_index(data: Tensor) -> Tensor:
     return torch.arange(len(data))
 
 
+def _check_index(idx: Tensor | None, n_examples: int, what: str) -> Tensor:
+    if idx is None:
+        raise ValueError(f"{what} needs the batch's example indices: train with labels=example_index(data)")
+    if idx.dim() != 1 or idx.dtype != torch.long or idx.min() < 0 or idx.max() >= n_examples:
+        raise ValueError(f"example indices must be a 1-D long tensor in 0..{n_examples - 1}")
+    return idx
+
+
 class LabelEnergy(nn.Module):
     """Conditional synthesizer f_θ(x, y): the ConvEnergy body, one 4×4 head output per class, read at y."""
 
     def __init__(self, channels: int, image_size: int, width: int, n_classes: int, scale: float = 1.0):
         super().__init__()
         base = ConvEnergy(channels, image_size, width, scale=scale)
-        self.body, self.scale = base.body, base.scale
+        self.body, self.scale, self.n_classes = base.body, base.scale, n_classes
         self.head = nn.Conv2d(base.head.in_channels, n_classes, 4, 1, 0)
-        self.n_classes = n_classes
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         return self.scale * self.head(self.body(x)).flatten(1).gather(1, y[:, None]).squeeze(1)
@@ -101,30 +82,136 @@ class Conditioned(nn.Module):
         return self.energy(x, self.y)
 
 
-class GGCN:
-    """Generator g_α + synthesizer f_θ (+ per-example codes), one symmetric learning iteration per ``step``."""
+class PriorCodes:
+    """GGCN−LHS: fresh z ~ N(0, I) for every batch and every sample; nothing is learned."""
+
+    def __init__(self, z_dim: int, device: torch.device):
+        self.z_dim, self.device = z_dim, device
+
+    def batch(self, n: int, idx: Tensor | None) -> Tensor:
+        return self.fresh(n)
+
+    def fresh(self, n: int) -> Tensor:
+        return torch.randn(n, self.z_dim, device=self.device)
+
+    def learn(self, z: Tensor, out: Tensor, x_obs: Tensor, x_syn: Tensor) -> dict[str, Tensor]:
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """No state."""
+
+
+class LearnedCodes(PriorCodes):
+    """LHS: a code z_i per example (init N(0, I)), learned by SGD on ½||t_i − g_α(z_i)||² + ½ρ||z_i||², with
+    t_i = x_i (``target="data"``) or X~_i (``"revised"``); the prior term keeps codes where N(0, I) draws sample."""
+
+    def __init__(self, n_examples: int, z_dim: int, device: torch.device, lr: float, prior: float,
+                 target: str, sampling: str):
+        super().__init__(z_dim, device)
+        self.z = nn.Parameter(torch.randn(n_examples, z_dim, device=device))
+        self.optimizer = torch.optim.SGD([self.z], lr=lr)
+        self.prior, self.target, self.sampling = prior, target, sampling
+
+    def batch(self, n: int, idx: Tensor | None) -> Tensor:
+        """The batch's codes z_i, differentiable with respect to the codes only."""
+        return self.z[_check_index(idx, len(self.z), "LHS")]
+
+    def fresh(self, n: int) -> Tensor:
+        """z ~ N(0, I), or with ``sampling="fitted"`` z ~ N(μ, Σ) of the learned codes [reading]."""
+        eps = super().fresh(n)
+        if self.sampling == "prior":
+            return eps
+        codes = self.z.detach()
+        cov = torch.cov(codes.T) + 1e-4 * torch.eye(self.z_dim, device=codes.device)
+        return codes.mean(0) + eps @ torch.linalg.cholesky(cov).T
+
+    def learn(self, z: Tensor, out: Tensor, x_obs: Tensor, x_syn: Tensor) -> dict[str, Tensor]:
+        target = x_obs if self.target == "data" else x_syn
+        loss = 0.5 * (target - out).flatten(1).pow(2).sum() + 0.5 * self.prior * z.pow(2).sum()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward(inputs=[self.z])
+        self.optimizer.step()
+        return {"code_loss": loss.detach() / len(z)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"z": self.z.detach().clone(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        with torch.no_grad():
+            self.z.copy_(state["z"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+
+class LangevinRevision:
+    """Revise X0 by L Langevin steps, X~_{t−1} = X0 for the JKO rule [reading]; a ``bank`` of past revised
+    samples adds round(replay·B) chains (the paper's replay buffer)."""
+
+    def __init__(self, replay: float = 0.0, bank: ReplayBuffer | None = None):
+        self.replay, self.bank, self.slots = replay, bank, None
+
+    def start(self, x0: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(X~_{t−1}, X~_t if no revision is to run): here X0 (+ bank chains), and None."""
+        if self.bank is None:
+            return x0, None
+        x_prev, self.slots = self.bank.extend(x0, self.replay)
+        return x_prev, None
+
+    def keep(self, x_syn: Tensor, n_new: int) -> None:
+        if self.bank is not None:
+            self.bank.store(x_syn, n_new, self.slots)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"buffer": None if self.bank is None else self.bank.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.bank is not None:
+            self.bank.load_state_dict(state["buffer"])
+
+
+class Amortized:
+    """AMS: no revision, X~_t = X0; X~_{t−1} is the previous iteration's samples (X0 at the start)."""
+
+    def __init__(self) -> None:
+        self.previous: Tensor | None = None
+
+    def start(self, x0: Tensor) -> tuple[Tensor, Tensor | None]:
+        ok = self.previous is not None and self.previous.shape == x0.shape
+        return (self.previous if ok else x0), x0
+
+    def keep(self, x_syn: Tensor, n_new: int) -> None:
+        self.previous = x_syn
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"previous": self.previous}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.previous = state.get("previous")
+
+
+def regression(out: Tensor, x_syn: Tensor, energy: nn.Module, sigma: float) -> Tensor:
+    """mean ||X~ − g_α(z)||² with X~ fixed: the generator learns what the sampler made of its guess."""
+    return (x_syn - out).flatten(1).pow(2).sum(1).mean()
+
+
+def ascent(out: Tensor, x_syn: Tensor, energy: nn.Module, sigma: float) -> Tensor:
+    """−mean [f_θ(g_α(z)) − ||g_α(z)||²/(2σ²)] with θ frozen: AMS climbs the model log-density."""
+    with frozen(energy):
+        log_p = energy(out) - out.flatten(1).pow(2).sum(1) / (2 * sigma**2)
+    return -log_p.mean()
+
+
+class GGCN(Synthesizer):
+    """Generator g_α + synthesizer f_θ (+ codes), one symmetric learning iteration per ``step``."""
 
     def __init__(
-        self,
-        generator: nn.Module,
-        energy: nn.Module,
-        rule: KLRule,
-        sampler: LangevinConfig,
-        *,
-        lhs: bool,
-        ams: bool,
-        n_examples: int | None = None,
-        labels: Tensor | None = None,
-        gen_every: int = 4,
-        lr: float = 1e-3,
-        lr_generator: float = 1e-3,
-        lr_codes: float = 0.05,
-        code_prior: float = 1.0,
-        lhs_target: str = "data",
-        code_sampling: str = "prior",
-        replay: float = 0.0,
-        replay_capacity: int = 1000,
-        betas: tuple[float, float] = (0.5, 0.999),
+        self, generator: nn.Module, energy: nn.Module, rule: KLRule, sampler: LangevinConfig, *, lhs: bool,
+        ams: bool, n_examples: int | None = None, labels: Tensor | None = None, gen_every: int = 4,
+        lr: float = 1e-3, lr_generator: float = 1e-3, lr_codes: float = 0.05, code_prior: float = 1.0,
+        lhs_target: str = "data", code_sampling: str = "prior", replay: float = 0.0, replay_capacity: int = 1000,
+        betas: tuple[float, float] = BETAS,
     ):
         if gen_every < 1:
             raise ValueError(f"gen_every (k) must be ≥ 1, got {gen_every}")
@@ -137,9 +224,8 @@ class GGCN:
         if not 0.0 <= replay < 1.0:
             raise ValueError(f"replay is the fraction of extra chains from the replay buffer, in [0, 1); got {replay}")
         if replay and (ams or labels is not None):
-            raise ValueError(
-                "the replay buffer serves unconditional Langevin revision; use replay=0 with AMS or labels"
-            )
+            raise ValueError("the replay buffer serves unconditional Langevin revision; use replay=0 with AMS or "
+                             "labels")
         n_classes = getattr(generator, "n_classes", 0)
         if (labels is not None) != bool(n_classes) or (labels is not None) != isinstance(energy, LabelEnergy):
             raise ValueError("a conditional GGCN needs training labels, a generator and a LabelEnergy with n_classes")
@@ -147,93 +233,51 @@ class GGCN:
             raise ValueError(f"labels must lie in 0..{n_classes - 1}, got {int(labels.min())}..{int(labels.max())}")
         if lhs and not n_examples:
             raise ValueError("LHS keeps one code per training example: pass n_examples=len(data)")
-        self.generator, self.energy, self.rule, self.sampler = generator, energy, rule, sampler
-        self.lhs, self.ams, self.gen_every = lhs, ams, gen_every
-        self.code_prior, self.lhs_target, self.replay = code_prior, lhs_target, replay
-        self.code_sampling = code_sampling
-        self.z_dim: int = generator.z_dim
-        self.labels = labels
+        super().__init__(energy, rule, sampler, lr, betas)
+        self.generator, self.lhs, self.ams, self.gen_every, self.labels = generator, lhs, ams, gen_every, labels
+        self.z_dim, self.code_sampling = generator.z_dim, code_sampling
         self.n_examples = n_examples or (len(labels) if labels is not None else None)
-        device = next(generator.parameters()).device
-        self.opt_energy = torch.optim.Adam(energy.parameters(), lr=lr, betas=betas)
         self.opt_generator = torch.optim.Adam(generator.parameters(), lr=lr_generator, betas=betas)
-        self.codes: nn.Parameter | None = None
-        self.opt_codes: torch.optim.SGD | None = None
-        if lhs:
-            self.codes = nn.Parameter(torch.randn(n_examples, self.z_dim, device=device))
-            self.opt_codes = torch.optim.SGD([self.codes], lr=lr_codes)
-        self.buffer = (
-            ReplayBuffer(uniform_noise((generator.channels, generator.image_size, generator.image_size)),
-                         replay_capacity, reinit_prob=0.0, device=str(device))
-            if replay else None
-        )
-        self.iteration = 0
-        self.particles: Tensor | None = None
-        self.previous: Tensor | None = None  # last iteration's samples: the JKO "previous population" of AMS
-        self._replay_slots: Tensor | None = None
-
-    # -- one learning iteration --------------------------------------------------------------
+        device = next(generator.parameters()).device
+        self.hidden = (LearnedCodes(n_examples, self.z_dim, device, lr_codes, code_prior, lhs_target, code_sampling)
+                       if lhs else PriorCodes(self.z_dim, device))
+        shape = (generator.channels, generator.image_size, generator.image_size)
+        bank = ReplayBuffer(uniform_noise(shape), replay_capacity, 0.0, str(device)) if replay else None
+        self.revision = Amortized() if ams else LangevinRevision(replay, bank)
+        self.objective: Callable[..., Tensor] = ascent if ams else regression
+        self.iteration, self.particles = 0, None
 
     def step(self, x_obs: Tensor, idx: Tensor | None = None) -> dict[str, Tensor]:
-        """Synthesizer update; every k-th call also the generator (and code) update."""
-        z, y = self._codes(len(x_obs), idx), self._labels(idx)
-        energy = self._energy(y)
+        """Algorithm 2: the synthesizer's update and, every k-th iteration, the generator's (and codes') turn."""
+        y = self._labels(idx)
+        energy = self._energy(y)  # f_θ(·, y) when conditional
+        z = self.hidden.batch(len(x_obs), idx)  # fresh N(0, I) codes, or the batch's learned codes z_i
         with torch.no_grad():
-            x0 = self.generator(z, y)
-        stats: dict[str, Tensor] = {}
-        if self.ams:
-            x_syn = x0
-            x_prev = self.previous if self.previous is not None and self.previous.shape == x0.shape else x0
-        else:
-            x_prev = self._with_replay(x0)
-            chain = langevin(energy, x_prev, self.sampler, diagnostics=True)
-            x_syn = chain.x
-            stats["grad_norm"] = chain.grad_norm.mean() if chain.grad_norm is not None else torch.zeros(())
-            if self.buffer is not None:
-                self._keep_replay(x_syn, len(x0))
-        loss, rule_stats = self.rule.loss(energy, x_obs, x_syn, x_prev)
-        self.opt_energy.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_energy.step()
-        stats.update(rule_stats, loss=loss.detach())
+            x0 = self.generator(z, y)  # X0 = g_α(z[, y])
+        x_prev, x_syn = self.revision.start(x0)  # Langevin from X0 (+ replay chains), or none with AMS
+        chain, stats = self.update(x_obs, x_prev, x_syn, energy)  # the energy update of Algorithm 1
+        self.revision.keep(chain.x, len(x0))
+        self.particles = chain.x[: len(x0)]
         self.iteration += 1
-        self.particles = x_syn[: len(x0)]
-        if self.ams:
-            self.previous = x_syn
-        update = self.iteration % self.gen_every == 0
-        if update:
-            stats.update(self._generator_step(x_obs, self.particles, z, idx, y, energy))
-        stats["generator_step"] = torch.tensor(float(update))
+        turn = self.iteration % self.gen_every == 0
+        if turn:  # regression onto X~ (or AMS ascent) at the codes that made the batch; LHS codes by SGD
+            out = self.generator(z, y)
+            gen_loss = self.objective(out, self.particles, energy, self.sampler.sigma)
+            self.opt_generator.zero_grad(set_to_none=True)
+            gen_loss.backward(inputs=list(self.generator.parameters()), retain_graph=True)
+            stats.update(gen_loss=gen_loss.detach(), **self.hidden.learn(z, out, x_obs, self.particles))
+            self.opt_generator.step()
+        stats["generator_step"] = torch.tensor(float(turn))
         return stats
 
-    def _generator_step(
-        self, x_obs: Tensor, x_syn: Tensor, z: Tensor, idx: Tensor | None, y: Tensor | None, energy: nn.Module
-    ) -> dict[str, Tensor]:
-        """Generator by regression onto X~ (or AMS ascent) at the codes z that made the batch;
-        LHS codes by SGD on their reconstruction loss."""
-        if self.lhs:
-            z = self.codes[idx]  # the same values, now differentiable with respect to the codes
-        out = self.generator(z, y)
-        if self.ams:
-            with frozen(self.energy):
-                log_p = energy(out) - out.flatten(1).pow(2).sum(1) / (2 * self.sampler.sigma**2)
-            gen_loss = -log_p.mean()
-        else:
-            gen_loss = (x_syn - out).flatten(1).pow(2).sum(1).mean()
-        self.opt_generator.zero_grad(set_to_none=True)
-        gen_loss.backward(inputs=list(self.generator.parameters()), retain_graph=self.lhs)
-        stats = {"gen_loss": gen_loss.detach()}
-        if self.lhs:
-            target = x_obs if self.lhs_target == "data" else x_syn
-            code_loss = 0.5 * (target - out).flatten(1).pow(2).sum() + 0.5 * self.code_prior * z.pow(2).sum()
-            self.opt_codes.zero_grad(set_to_none=True)
-            code_loss.backward(inputs=[self.codes])
-            self.opt_codes.step()
-            stats["code_loss"] = code_loss.detach() / len(z)
-        self.opt_generator.step()
-        return stats
+    @property
+    def codes(self) -> nn.Parameter | None:
+        """The learned codes z_i of LHS (None without)."""
+        return getattr(self.hidden, "z", None)
 
-    # -- sampling ----------------------------------------------------------------------------
+    @property
+    def conditional(self) -> bool:
+        return self.labels is not None
 
     def synthesize(self, z: Tensor, y: Tensor | int | None = None, n_steps: int | None = None) -> Tensor:
         """g_α(z[, y]), then ``n_steps`` Langevin steps of f_θ (default: L, or none with AMS)."""
@@ -241,47 +285,17 @@ class GGCN:
         with torch.no_grad():
             x = self.generator(z, y)
         steps = (0 if self.ams else self.sampler.n_steps) if n_steps is None else n_steps
-        if steps == 0:
-            return x
-        return langevin(self._energy(y), x, replace(self.sampler, n_steps=steps)).x
+        return x if steps == 0 else self.revise(x, steps, self._energy(y))
 
     def sample(self, n: int, y: Tensor | int | None = None, n_steps: int | None = None) -> Tensor:
         """n samples from fresh codes: one generator pass with AMS, plus L Langevin steps without."""
         return self.synthesize(self.fresh_codes(n), y, n_steps)
 
     def fresh_codes(self, n: int) -> Tensor:
-        """z ~ N(0, I), or with LHS and ``code_sampling="fitted"`` z ~ N(μ, Σ) of the learned codes [reading]."""
-        device = next(self.generator.parameters()).device
-        eps = torch.randn(n, self.z_dim, device=device)
-        if not (self.lhs and self.code_sampling == "fitted"):
-            return eps
-        codes = self.codes.detach()
-        mean = codes.mean(0)
-        cov = torch.cov(codes.T) + 1e-4 * torch.eye(self.z_dim, device=device)
-        return mean + eps @ torch.linalg.cholesky(cov).T
-
-    # -- helpers -----------------------------------------------------------------------------
-
-    @property
-    def conditional(self) -> bool:
-        return self.labels is not None
-
-    def _check_index(self, idx: Tensor | None, what: str) -> Tensor:
-        if idx is None:
-            raise ValueError(f"{what} needs the batch's example indices: train with labels=example_index(data)")
-        if idx.dim() != 1 or idx.dtype != torch.long or idx.min() < 0 or idx.max() >= self.n_examples:
-            raise ValueError(f"example indices must be a 1-D long tensor in 0..{self.n_examples - 1}")
-        return idx
-
-    def _codes(self, n: int, idx: Tensor | None) -> Tensor:
-        if not self.lhs:
-            return torch.randn(n, self.z_dim, device=next(self.generator.parameters()).device)
-        return self.codes.detach()[self._check_index(idx, "LHS")]
+        return self.hidden.fresh(n)
 
     def _labels(self, idx: Tensor | None) -> Tensor | None:
-        if not self.conditional:
-            return None
-        return self.labels[self._check_index(idx, "a conditional GGCN")]
+        return None if self.labels is None else self.labels[_check_index(idx, self.n_examples, "a conditional GGCN")]
 
     def _sample_labels(self, y: Tensor | int | None, n: int, device: torch.device) -> Tensor | None:
         if not self.conditional:
@@ -298,109 +312,67 @@ class GGCN:
     def _energy(self, y: Tensor | None) -> nn.Module:
         return self.energy if y is None else Conditioned(self.energy, y)
 
-    def _with_replay(self, x0: Tensor) -> Tensor:
-        """x0, plus ``replay·B`` extra chains drawn from the bank of past revised samples."""
-        self._replay_slots = None
-        if self.buffer is None:
-            return x0
-        n_old = round(self.replay * len(x0))
-        if n_old == 0:
-            return x0
-        x_old, self._replay_slots = self.buffer.draw(n_old)
-        return torch.cat([x0, x_old])
-
-    def _keep_replay(self, x_syn: Tensor, n_new: int) -> None:
-        """Revised replay chains go back to their slots; the new samples overwrite random slots."""
-        if self._replay_slots is not None:
-            self.buffer.keep(self._replay_slots, x_syn[n_new:])
-        self.buffer.keep(torch.randint(len(self.buffer.x), (n_new,), device=x_syn.device), x_syn[:n_new])
-
-    # -- checkpoints -------------------------------------------------------------------------
+    def parts(self) -> dict[str, Any]:
+        return {**super().parts(), "generator": self.generator, "opt_generator": self.opt_generator,
+                "codes": self.hidden, "revision": self.revision}
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "generator": self.generator.state_dict(),
-            "energy": self.energy.state_dict(),
-            "opt_generator": self.opt_generator.state_dict(),
-            "opt_energy": self.opt_energy.state_dict(),
-            "codes": None if self.codes is None else self.codes.detach().clone(),
-            "opt_codes": None if self.opt_codes is None else self.opt_codes.state_dict(),
-            "buffer": None if self.buffer is None else self.buffer.state_dict(),
-            "iteration": self.iteration,
-            "previous": self.previous,
-            "rule": self.rule.state_dict(),
-        }
+        return {**states(self.parts()), "iteration": self.iteration}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.load_state_dict(state["generator"])
-        self.energy.load_state_dict(state["energy"])
-        self.opt_generator.load_state_dict(state["opt_generator"])
-        self.opt_energy.load_state_dict(state["opt_energy"])
-        if self.codes is not None:
-            with torch.no_grad():
-                self.codes.copy_(state["codes"])
-            self.opt_codes.load_state_dict(state["opt_codes"])
-        if self.buffer is not None:
-            self.buffer.load_state_dict(state["buffer"])
-        self.iteration, self.previous = int(state["iteration"]), state["previous"]
-        self.rule.load_state_dict(state.get("rule", {}))
+        load_states(self.parts(), state)
+        self.iteration = int(state["iteration"])
 
 
-OPTIONS = {
-    "lr", "lr_generator", "lr_codes", "code_prior", "lhs_target", "code_sampling", "jko_weight", "jko_scale",
-    "rule", "reading", "langevin_steps", "step_size", "sigma", "width", "energy_scale", "generator_width", "z_dim",
-    "gen_every", "replay", "grad_clip", "generator", "output",
-}
+def latent_path(z_a: Tensor, z_b: Tensor, midpoints: int = 8) -> Tensor:
+    """``(midpoints + 2, d)``: z(t) = (1 − t) z_a + t z_b at evenly spaced t ∈ [0, 1], the ends clipped to
+    [−1, 1], the high-density core of N(0, I) where the generator learned most (the paper's Fig. 12)."""
+    if z_a.shape != z_b.shape or z_a.dim() != 1:
+        raise ValueError(f"need two codes of the same shape (d,), got {tuple(z_a.shape)} and {tuple(z_b.shape)}")
+    if midpoints < 0:
+        raise ValueError(f"midpoints must be ≥ 0, got {midpoints}")
+    a, b = z_a.clamp(-1, 1), z_b.clamp(-1, 1)
+    t = torch.linspace(0, 1, midpoints + 2, device=a.device, dtype=a.dtype)[:, None]
+    return (1 - t) * a + t * b
 
 
-def build(
-    name: str,
-    profile: Profile,
-    channels: int,
-    image_size: int | None = None,
-    *,
-    labels: Tensor | None = None,
-    n_examples: int | None = None,
-    device: str = "cpu",
-    **overrides: Any,
-) -> GGCN:
-    """Build a GGCN variant (:data:`NAMES`) at the profile's scale; conditional when ``labels`` are given.
+def interpolate(model: GGCN, z_a: Tensor, z_b: Tensor, y: int | None = None, midpoints: int = 8,
+                n_steps: int | None = None) -> Tensor:
+    """Images along :func:`latent_path` by ``model.synthesize`` (label ``y`` if conditional; ``n_steps``
+    Langevin steps after the generator, default the model's own, none with AMS)."""
+    if not hasattr(model, "synthesize"):
+        raise TypeError(f"{type(model).__name__} has no synthesize(z, y, n_steps); interpolate a GGCN model")
+    return model.synthesize(latent_path(z_a, z_b, midpoints), y, n_steps)
+
+
+GGCN_OPTIONS = ("lr", "lr_generator", "lr_codes", "code_prior", "lhs_target", "code_sampling", "jko_weight",
+                "jko_scale", "rule", "reading", "langevin_steps", "step_size", "sigma", "width", "energy_scale",
+                "generator_width", "z_dim", "gen_every", "replay", "grad_clip", "generator", "output")
+_PASSED_ON = ("lr_codes", "code_prior", "lhs_target", "code_sampling", "gen_every", "replay")
+
+
+def build_ggcn(name: str, profile: Profile, channels: int, image_size: int | None = None, *,
+               labels: Tensor | None = None, n_examples: int | None = None, device: str = "cpu",
+               **overrides: Any) -> GGCN:
+    """Build a GGCN variant (:data:`GGCN_NAMES`) at the profile's scale; conditional when ``labels`` are given.
 
     ``n_examples`` (the training-set size) is needed by the LHS variants unless ``labels`` are given.
-    ``overrides``: ``lr`` (f_θ), ``lr_generator``, ``lr_codes`` (SGD), ``code_prior``, ``lhs_target``,
-    ``code_sampling``, ``rule`` ("jko" default, "kl" for the ablation), ``jko_weight``, ``jko_scale``,
-    ``reading``, ``langevin_steps``, ``step_size``, ``sigma``, ``width`` (f_θ), ``energy_scale``,
-    ``generator_width``, ``z_dim``, ``gen_every`` (k), ``replay``, ``grad_clip``, ``generator``
-    ("v0", "resnet", "dcgan") and ``output`` ("sigmoid", "tanh").
+    ``overrides`` (:data:`GGCN_OPTIONS`): ``lr`` (f_θ), ``lr_generator``, ``lr_codes`` (SGD), ``code_prior`` (ρ),
+    ``rule`` ("jko" default, "kl" for the ablation), ``width`` (f_θ), ``generator_width``, ``gen_every`` (k),
+    ``generator`` ("v0", "resnet", "dcgan"), ``output`` ("sigmoid", "tanh"), ….
     """
     if name not in VARIANTS:
-        raise ValueError(f"unknown GGCN variant {name!r}; choose one of {NAMES}")
-    if set(overrides) - OPTIONS:
-        raise ValueError(f"unknown option(s) {sorted(set(overrides) - OPTIONS)}; allowed: {sorted(OPTIONS)}")
-    get = lambda key, default=None: overrides.get(key, getattr(profile, key, default))  # noqa: E731
-    lhs, ams = VARIANTS[name]
+        raise ValueError(f"unknown GGCN variant {name!r}; choose one of {GGCN_NAMES}")
+    get = Options(profile, overrides, GGCN_OPTIONS)
     size = image_side(image_size, profile)
     n_classes = int(labels.max()) + 1 if labels is not None else 0
-    gen_kwargs = {"output": overrides["output"]} if "output" in overrides else {}
-    generator = build_generator(
-        get("generator", "v0"), get("z_dim"), channels, size, get("generator_width", get("width")), n_classes,
-        **gen_kwargs,
-    ).to(device)
-    scale = get("energy_scale", 1.0)
-    if n_classes:
-        energy: nn.Module = LabelEnergy(channels, size, get("width"), n_classes, scale).to(device)
-    else:
-        energy = ConvEnergy(channels, size, get("width"), scale=scale).to(device)
-    sampler = LangevinConfig(
-        n_steps=get("langevin_steps"), step_size=get("step_size"), sigma=get("sigma"), grad_clip=get("grad_clip")
-    )
-    unit = weight_unit(get("jko_scale", "paper"), sampler.n_steps, sampler.step_size)
-    rule = make_rule(get("rule", "jko"), get("jko_weight"), get("reading", "consecutive"), unit)
-    passed_on = ("lr_codes", "code_prior", "lhs_target", "code_sampling", "gen_every", "replay")
-    options = {k: overrides[k] for k in passed_on if k in overrides}
-    return GGCN(
-        generator, energy, rule, sampler, lhs=lhs, ams=ams,
-        n_examples=n_examples or (len(labels) if labels is not None else None),
-        labels=None if labels is None else labels.to(device),
-        lr=get("lr"), lr_generator=get("lr_generator", get("lr")), **options,
-    )
+    output = {"output": overrides["output"]} if "output" in overrides else {}
+    generator = build_generator(get("generator", "v0"), get("z_dim"), channels, size,
+                                get("generator_width", get("width")), n_classes, **output).to(device)
+    energy = (LabelEnergy(channels, size, get("width"), n_classes, get("energy_scale", 1.0)) if n_classes
+              else ConvEnergy(channels, size, get("width"), scale=get("energy_scale", 1.0))).to(device)
+    lhs, ams = VARIANTS[name]
+    return GGCN(generator, energy, get.rule(get("rule", "jko")), get.sampler(), lhs=lhs, ams=ams,
+                n_examples=n_examples or (len(labels) if labels is not None else None),
+                labels=None if labels is None else labels.to(device), lr=get("lr"),
+                lr_generator=get("lr_generator", get("lr")), **{k: overrides[k] for k in _PASSED_ON if k in overrides})

@@ -17,29 +17,24 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ggcn.config import Profile, image_side
+from ggcn.core.learner import BETAS, Options, load_states, states
 from ggcn.models.generators import DCGANDiscriminator, DCGANGenerator
 
 DCGAN_NAME = "dcgan"
-NAMES = (DCGAN_NAME,)
 
 
 class DCGAN:
     """``step(x)`` updates D then G; ``sample(n)`` runs G in eval mode; ``particles`` = last fake batch."""
 
-    def __init__(
-        self,
-        generator: nn.Module,
-        discriminator: nn.Module,
-        lr: float = 2e-4,
-        betas: tuple[float, float] = (0.5, 0.999),
-    ):
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, lr: float = 2e-4,
+                 betas: tuple[float, float] = BETAS):
         self.generator, self.discriminator = generator, discriminator
         self.z_dim: int = generator.z_dim
         self.opt_generator = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
         self.opt_discriminator = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=betas)
         self.particles: Tensor | None = None
 
-    def step(self, x_obs: Tensor) -> dict[str, Tensor]:
+    def step(self, x_obs: Tensor, idx: Tensor | None = None) -> dict[str, Tensor]:
         self.generator.train()
         self.discriminator.train()
         z = torch.randn(len(x_obs), self.z_dim, device=x_obs.device)
@@ -66,32 +61,28 @@ class DCGAN:
         with torch.no_grad():
             return self.generator(torch.randn(n, self.z_dim, device=next(self.generator.parameters()).device))
 
+    def parts(self) -> dict[str, Any]:
+        return {"generator": self.generator, "discriminator": self.discriminator,
+                "opt_generator": self.opt_generator, "opt_discriminator": self.opt_discriminator}
+
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
-            "opt_generator": self.opt_generator.state_dict(), "opt_discriminator": self.opt_discriminator.state_dict(),
-        }
+        return states(self.parts())
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
-        self.opt_generator.load_state_dict(state["opt_generator"])
-        self.opt_discriminator.load_state_dict(state["opt_discriminator"])
+        load_states(self.parts(), state)
 
 
-OPTIONS = {"lr", "width", "z_dim"}
+DCGAN_OPTIONS = ("lr", "width", "z_dim")
 
 
-def build(
+def build_dcgan(
     name: str, profile: Profile, channels: int, image_size: int | None = None, *, device: str = "cpu", **overrides: Any
 ) -> DCGAN:
     """A DCGAN at the profile's scale (``width``, ``z_dim``); ``lr`` defaults to DCGAN's 2·10⁻⁴."""
-    if name not in NAMES:
-        raise ValueError(f"unknown baseline {name!r}; choose one of {NAMES}")
-    if set(overrides) - OPTIONS:
-        raise ValueError(f"unknown option(s) {sorted(set(overrides) - OPTIONS)}; allowed: {sorted(OPTIONS)}")
+    if name != DCGAN_NAME:
+        raise ValueError(f"unknown baseline {name!r}; choose {DCGAN_NAME!r}")
+    get = Options(profile, overrides, DCGAN_OPTIONS)
     size = image_side(image_size, profile)
-    width, z_dim = overrides.get("width", profile.width), overrides.get("z_dim", profile.z_dim)
-    generator = DCGANGenerator(z_dim, channels, size, width).to(device)
-    discriminator = DCGANDiscriminator(channels, size, width).to(device)
+    generator = DCGANGenerator(get("z_dim"), channels, size, get("width")).to(device)
+    discriminator = DCGANDiscriminator(channels, size, get("width")).to(device)
     return DCGAN(generator, discriminator, overrides.get("lr", 2e-4))

@@ -3,11 +3,10 @@
 A generator maps a hidden code z ∈ R^d (with an optional class label y) to an image in
 [−1, 1], the range of every data set in :mod:`ggcn.measure.data`:
 
-* :class:`DeconvGenerator` -- the paper's "v0" structure (Table IV): a stack of deconvolutions
-  with leaky ReLU 0.02, ``1 → 4 → 8 → … → size``, then a convolution and a sigmoid, rescaled
-  to [−1, 1] as 2·sigmoid − 1 (or tanh). At 64×64 it has the table's five deconvolutions. The
-  table's kernel sizes, widths, norms and initial std were lost from the text; ours are DCGAN's
-  (4×4 kernels, stride 2, channels halving as the side doubles, no norm, N(0, 0.02²)) [reading].
+* :class:`DeconvGenerator` -- the paper's "v0" (Table IV): deconvolutions with leaky ReLU 0.02,
+  ``1 → 4 → 8 → … → size`` (five at 64×64), a convolution and 2·sigmoid − 1 (or tanh). The table's
+  kernels, widths, norms and initial std were lost; ours are DCGAN's (4×4, stride 2, no norm,
+  N(0, 0.02²)) [reading].
 * :class:`ResNetGenerator` -- a small residual up-sampler, our stand-in for the paper's
   ResNet generator ("v1", best CIFAR-10 model; not described in the text) [reading].
 * DCGAN (Radford et al. 2016): :class:`DCGANGenerator` (ReLU, batch norm, tanh, the last layer a
@@ -26,7 +25,6 @@ from torch import Tensor, nn
 from ggcn.models.nets import LEAKY_SLOPE
 
 OUTPUTS = ("sigmoid", "tanh")
-GENERATORS = ("v0", "resnet", "dcgan")
 
 
 def _check_size(image_size: int) -> int:
@@ -37,7 +35,7 @@ def _check_size(image_size: int) -> int:
     return int(n_up)
 
 
-def gaussian_init(module: nn.Module, std: float = 0.02) -> None:
+def _normal_init(module: nn.Module, std: float = 0.02) -> None:
     """Weights ~ N(0, std²), biases 0, norm scales 1 (Table IV's isotropic Gaussian; DCGAN's 0.02)."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
@@ -49,69 +47,56 @@ def gaussian_init(module: nn.Module, std: float = 0.02) -> None:
             nn.init.zeros_(m.bias)
 
 
-def _to_image_range(x: Tensor, output: str) -> Tensor:
-    return torch.tanh(x) if output == "tanh" else 2 * torch.sigmoid(x) - 1
+class _Generator(nn.Module):
+    """What every generator shares: the input stage (z, or [z, e(y)] with a label embedding e), the
+    ``n_up = log2(size/4)`` up-samplings from 4×4 with ``width·2^(n_up−1)`` channels there, and the
+    output map to [−1, 1]. A subclass makes its layers in ``layers`` (and runs them in ``decode``)."""
 
+    output_default, normal_init = "sigmoid", True
 
-class _Conditional(nn.Module):
-    """The shared input stage: z, or [z, e(y)] with a label embedding e."""
-
-    def __init__(self, z_dim: int, n_classes: int, label_dim: int, output: str = "tanh"):
+    def __init__(self, z_dim: int, channels: int = 3, image_size: int = 32, width: int = 64, n_classes: int = 0,
+                 label_dim: int = 16, output: str | None = None, slope: float = LEAKY_SLOPE):
         super().__init__()
         if z_dim < 1 or n_classes < 0:
             raise ValueError(f"need z_dim ≥ 1 and n_classes ≥ 0, got z_dim={z_dim}, n_classes={n_classes}")
-        if output not in OUTPUTS:
+        self.output = output or self.output_default
+        if self.output not in OUTPUTS:
             raise ValueError(f"unknown generator output {output!r}; choose one of {OUTPUTS}")
-        self.output = output
-        self.z_dim, self.n_classes = z_dim, n_classes
+        self.z_dim, self.n_classes, self.channels, self.image_size = z_dim, n_classes, channels, image_size
         self.embed = nn.Embedding(n_classes, label_dim) if n_classes else None
-        self.in_dim = z_dim + (label_dim if n_classes else 0)
+        n_up = _check_size(image_size)
+        self.layers(z_dim + (label_dim if n_classes else 0), width * 2 ** (n_up - 1), n_up, width, slope)
+        if self.normal_init:
+            _normal_init(self)
 
-    def code(self, z: Tensor, y: Tensor | None) -> Tensor:
+    def layers(self, in_dim: int, c: int, n_up: int, width: int, slope: float) -> None:
+        raise NotImplementedError
+
+    def decode(self, h: Tensor) -> Tensor:
+        """The layers on the code h; by default a deconvolution ``body`` from a 1×1 start."""
+        return self.body(h[:, :, None, None])
+
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         if z.dim() != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"codes must have shape (B, {self.z_dim}), got {tuple(z.shape)}")
-        if self.embed is None:
-            if y is not None:
-                raise ValueError("this generator is unconditional; build it with n_classes > 0 to pass labels")
-            return z
-        if y is None:
+        if self.embed is None and y is not None:
+            raise ValueError("this generator is unconditional; build it with n_classes > 0 to pass labels")
+        if self.embed is not None and y is None:
             raise ValueError(f"this generator is conditional ({self.n_classes} classes); pass labels y")
-        return torch.cat([z, self.embed(y)], dim=1)
+        x = self.decode(z if self.embed is None else torch.cat([z, self.embed(y)], dim=1))
+        return torch.tanh(x) if self.output == "tanh" else 2 * torch.sigmoid(x) - 1
 
 
-class DeconvGenerator(_Conditional):
-    """Table IV "v0": ``log2(size/4) + 1`` deconvolutions with leaky ReLU, then conv + sigmoid.
+class DeconvGenerator(_Generator):
+    """Table IV "v0": ``n_up + 1`` deconvolutions with leaky ReLU, channels halving as the side
+    doubles (as in DCGAN, down to ``width/2``), then a conv and 2·sigmoid − 1."""
 
-    Channels halve as the side doubles, as in DCGAN: ``width·2^(n−1)`` at 4×4 down to
-    ``width/2`` at ``image_size`` (n = log2(size/4) up-samplings).
-    """
-
-    def __init__(
-        self,
-        z_dim: int,
-        channels: int = 3,
-        image_size: int = 32,
-        width: int = 64,
-        n_classes: int = 0,
-        label_dim: int = 16,
-        output: str = "sigmoid",
-        slope: float = LEAKY_SLOPE,
-    ):
-        super().__init__(z_dim, n_classes, label_dim, output)
-        n_up = _check_size(image_size)
-        c = width * 2 ** (n_up - 1)
-        layers: list[nn.Module] = [nn.ConvTranspose2d(self.in_dim, c, 4, 1, 0), nn.LeakyReLU(slope)]
+    def layers(self, in_dim: int, c: int, n_up: int, width: int, slope: float) -> None:
+        layers: list[nn.Module] = [nn.ConvTranspose2d(in_dim, c, 4, 1, 0), nn.LeakyReLU(slope)]
         for _ in range(n_up):
             layers += [nn.ConvTranspose2d(c, max(c // 2, 1), 4, 2, 1), nn.LeakyReLU(slope)]
             c = max(c // 2, 1)
-        layers.append(nn.Conv2d(c, channels, 3, 1, 1))
-        self.body = nn.Sequential(*layers)
-        self.channels, self.image_size = channels, image_size
-        gaussian_init(self)
-
-    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        h = self.code(z, y)
-        return _to_image_range(self.body(h[:, :, None, None]), self.output)
+        self.body = nn.Sequential(*layers, nn.Conv2d(c, self.channels, 3, 1, 1))
 
 
 class _UpBlock(nn.Module):
@@ -130,59 +115,35 @@ class _UpBlock(nn.Module):
         return self.main(x) + self.skip(x)
 
 
-class ResNetGenerator(_Conditional):
+class ResNetGenerator(_Generator):
     """A small ResNet up-sampler: linear to 4×4, residual ×2 blocks up to ``image_size``, conv + tanh."""
 
-    def __init__(
-        self,
-        z_dim: int,
-        channels: int = 3,
-        image_size: int = 32,
-        width: int = 64,
-        n_classes: int = 0,
-        label_dim: int = 16,
-        output: str = "tanh",
-        slope: float = LEAKY_SLOPE,
-    ):
-        super().__init__(z_dim, n_classes, label_dim, output)
-        n_up = _check_size(image_size)
-        c = width * 2 ** (n_up - 1)
-        self.stem = nn.Linear(self.in_dim, c * 16)
+    output_default, normal_init = "tanh", False
+
+    def layers(self, in_dim: int, c: int, n_up: int, width: int, slope: float) -> None:
+        self.stem = nn.Linear(in_dim, c * 16)
         blocks: list[nn.Module] = []
         for _ in range(n_up):
             blocks.append(_UpBlock(c, max(c // 2, width), slope))
             c = max(c // 2, width)
         self.blocks = nn.Sequential(*blocks)
-        self.head = nn.Sequential(nn.LeakyReLU(slope), nn.Conv2d(c, channels, 3, 1, 1))
-        self.channels, self.image_size = channels, image_size
+        self.head = nn.Sequential(nn.LeakyReLU(slope), nn.Conv2d(c, self.channels, 3, 1, 1))
 
-    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        h = self.stem(self.code(z, y))
-        h = h.view(len(h), -1, 4, 4)
-        return _to_image_range(self.head(self.blocks(h)), self.output)
+    def decode(self, h: Tensor) -> Tensor:
+        return self.head(self.blocks(self.stem(h).view(len(h), -1, 4, 4)))
 
 
-class DCGANGenerator(_Conditional):
+class DCGANGenerator(_Generator):
     """DCGAN's generator: deconvolutions with batch norm and ReLU; the last deconvolution + tanh."""
 
-    def __init__(self, z_dim: int, channels: int = 3, image_size: int = 32, width: int = 64, n_classes: int = 0,
-                 label_dim: int = 16):
-        super().__init__(z_dim, n_classes, label_dim)
-        n_up = _check_size(image_size)
-        c = width * 2 ** (n_up - 1)
-        layers: list[nn.Module] = [
-            nn.ConvTranspose2d(self.in_dim, c, 4, 1, 0, bias=False), nn.BatchNorm2d(c), nn.ReLU()
-        ]
+    output_default = "tanh"
+
+    def layers(self, in_dim: int, c: int, n_up: int, width: int, slope: float) -> None:
+        layers: list[nn.Module] = [nn.ConvTranspose2d(in_dim, c, 4, 1, 0, bias=False), nn.BatchNorm2d(c), nn.ReLU()]
         for _ in range(n_up - 1):
             layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU()]
             c //= 2
-        layers.append(nn.ConvTranspose2d(c, channels, 4, 2, 1))
-        self.body = nn.Sequential(*layers)
-        self.channels, self.image_size = channels, image_size
-        gaussian_init(self)
-
-    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        return torch.tanh(self.body(self.code(z, y)[:, :, None, None]))
+        self.body = nn.Sequential(*layers, nn.ConvTranspose2d(c, self.channels, 4, 2, 1))
 
 
 class DCGANDiscriminator(nn.Module):
@@ -199,20 +160,19 @@ class DCGANDiscriminator(nn.Module):
             c *= 2
         layers.append(nn.Conv2d(c, 1, 4, 1, 0))
         self.body = nn.Sequential(*layers)
-        gaussian_init(self)
+        _normal_init(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.body(x).flatten()
+
+
+GENERATORS = {"v0": DeconvGenerator, "resnet": ResNetGenerator, "dcgan": DCGANGenerator}
 
 
 def build_generator(
     kind: str, z_dim: int, channels: int, image_size: int, width: int = 64, n_classes: int = 0, **kwargs
 ) -> nn.Module:
     """``"v0"`` (Table IV deconv stack), ``"resnet"`` (paper profile) or ``"dcgan"``."""
-    if kind == "v0":
-        return DeconvGenerator(z_dim, channels, image_size, width, n_classes, **kwargs)
-    if kind == "resnet":
-        return ResNetGenerator(z_dim, channels, image_size, width, n_classes, **kwargs)
-    if kind == "dcgan":
-        return DCGANGenerator(z_dim, channels, image_size, width, n_classes, **kwargs)
-    raise ValueError(f"unknown generator {kind!r}; choose one of {GENERATORS}")
+    if kind not in GENERATORS:
+        raise ValueError(f"unknown generator {kind!r}; choose one of {tuple(GENERATORS)}")
+    return GENERATORS[kind](z_dim, channels, image_size, width, n_classes, **kwargs)

@@ -1,44 +1,31 @@
-"""GGCN+AMS for inpainting: the generator reads the masked image instead of only a hidden code.
+"""GGCN+AMS for inpainting (Sec. 5.6): the generator reads the masked image as its hidden variable.
 
-The paper (Sec. 5.6) feeds GGCN+AMS's generator "an image multiplied by a mask" and treats that
-masked image as the hidden variable. Everything else is GGCN+AMS (:mod:`ggcn.models.cooperative`),
-unchanged [reading]:
-
-* **Generator** g_α(z | x ⊙ m, m) (:class:`MaskedImageGenerator`): an encoder E reads the masked
-  image and the mask and gives a code h = E(x ⊙ m, m); the Table IV "v0" deconvolution stack
-  decodes [h, z] into a fill; the output is the *completion* x̂ = m ⊙ x + (1 − m) ⊙ fill, so the
-  known pixels are kept and only the hole is generated. The paper's generator is a ResNet-50
-  autoencoder; ours is a small ConvNet encoder with the package's deconvolution decoder.
-  z is the hidden code GGCN already has: a learned code per training image (LHS) or fresh
-  N(0, I) (without LHS); at completion time it is always drawn fresh (:meth:`GGCN.fresh_codes`).
-* **Synthesizer** f_θ learns with the JKO rule on (X_obs, X̂): real faces against completed ones.
-* **AMS** α ascends the model log-density of the completions, mean [f_θ(x̂) − ||x̂||²/(2σ²)],
-  with θ frozen: the hole is filled so that the whole image looks likely to f_θ.
-* **Masks**: every learning iteration draws a fresh mask per training image, of a kind picked
-  at random from ``mask_kinds`` (:func:`ggcn.models.masks.mixed_masks`), so one model fills every kind.
-
-:class:`InpaintingGGCN` is :class:`ggcn.models.cooperative.GGCN` whose ``step`` first draws the masks
-and hands the masked batch to the generator; it trains with :func:`ggcn.core.train.train` (pass
-``labels=example_index(x)``, as for every GGCN).
+Everything else is GGCN+AMS (:mod:`ggcn.models.cooperative`), unchanged [reading]. The generator
+g_α(z | x ⊙ m, m) (:class:`MaskedImageGenerator`) encodes the masked image and the mask into
+h = E(x ⊙ m, m), decodes [h, z] with the Table IV "v0" stack into a fill and returns the completion
+x̂ = m ⊙ x + (1 − m) ⊙ fill (the paper's is a ResNet-50 autoencoder; ours a small ConvNet encoder).
+z is GGCN's code (learned per image with LHS, else fresh; fresh at completion time). f_θ learns
+with the JKO rule on real against completed faces, and AMS fills the hole so that the whole image
+is likely under f_θ. Every iteration draws a fresh mask per image, of a kind picked from
+``mask_kinds`` (:func:`ggcn.models.masks.mixed_masks`), so one model fills every kind.
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ggcn.config import Profile, image_side, recipe
-from ggcn.models.cooperative import GGCN, GGCN_AMS, GGCN_NO_LHS_AMS, VARIANTS, example_index
-from ggcn.core.rules import KLRule, make_rule, weight_unit
-from ggcn.models.generators import build_generator
 from ggcn.core.langevin import LangevinConfig
-from ggcn.models.nets import LEAKY_SLOPE, ConvEnergy, check_image_size
-from ggcn.models.masks import MASKS, complete, mixed_masks
-from ggcn.core.train import train
+from ggcn.core.learner import Options
+from ggcn.core.rules import KLRule
+from ggcn.models.cooperative import GGCN, GGCN_AMS, GGCN_NO_LHS_AMS, VARIANTS
+from ggcn.models.generators import build_generator
+from ggcn.models.masks import MASKS, check_kinds, complete, mixed_masks
+from ggcn.models.nets import LEAKY_SLOPE, ConvEnergy, down_convs
 
-NAMES = (GGCN_AMS, GGCN_NO_LHS_AMS)  # the amortized variants; Langevin revision would also move known pixels
+INPAINTING_NAMES = (GGCN_AMS, GGCN_NO_LHS_AMS)  # the amortized variants; Langevin revision would also move known pixels
 
 
 class MaskedImageEncoder(nn.Module):
@@ -47,13 +34,8 @@ class MaskedImageEncoder(nn.Module):
 
     def __init__(self, channels: int, image_size: int, width: int, code_dim: int, slope: float = LEAKY_SLOPE):
         super().__init__()
-        check_image_size(image_size)
-        layers: list[nn.Module] = []
-        c_in, c_out = channels + 1, width
-        for _ in range(int(math.log2(image_size // 4))):
-            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(slope)]
-            c_in, c_out = c_out, 2 * c_out
-        self.body = nn.Sequential(*layers, nn.Flatten(), nn.Linear(c_in * 16, code_dim))
+        convs = down_convs(channels + 1, image_size, width, slope)
+        self.body = nn.Sequential(*convs, nn.Flatten(), nn.Linear(convs.out_channels * 16, code_dim))
 
     def forward(self, masked: Tensor, mask: Tensor) -> Tensor:
         return self.body(torch.cat([masked, mask], dim=1))
@@ -107,8 +89,7 @@ class InpaintingGGCN(GGCN):
     ):
         if not isinstance(generator, MaskedImageGenerator):
             raise TypeError("InpaintingGGCN needs a MaskedImageGenerator (its input is the masked image)")
-        if set(mask_kinds) - set(MASKS) or not mask_kinds:
-            raise ValueError(f"mask_kinds must be a non-empty selection of {MASKS}, got {mask_kinds}")
+        check_kinds(mask_kinds, "mask_kinds")
         super().__init__(generator, energy, rule, sampler, lhs=lhs, ams=True, **options)
         self.mask_kinds = tuple(mask_kinds)
 
@@ -134,77 +115,34 @@ class InpaintingGGCN(GGCN):
             self.generator.train(was_training)
 
 
-OPTIONS = {
-    "lr", "lr_generator", "lr_codes", "code_prior", "code_sampling", "jko_weight", "jko_scale", "reading", "sigma",
-    "step_size", "width", "energy_scale", "generator_width", "z_dim", "code_dim", "gen_every", "output",
-}
+INPAINTING_OPTIONS = ("lr", "lr_generator", "lr_codes", "code_prior", "code_sampling", "jko_weight", "jko_scale",
+                      "reading", "sigma", "step_size", "width", "energy_scale", "generator_width", "z_dim", "code_dim",
+                      "gen_every", "output")
 
 
-def build(
-    name: str,
-    profile: Profile,
-    channels: int,
-    image_size: int | None = None,
-    *,
-    n_examples: int | None = None,
-    mask_kinds: tuple[str, ...] = MASKS,
-    family: str | None = None,
-    device: str = "cpu",
-    **overrides: Any,
-) -> InpaintingGGCN:
+def build_inpainter(name: str, profile: Profile, channels: int, image_size: int | None = None, *,
+                    n_examples: int | None = None, mask_kinds: tuple[str, ...] = MASKS, family: str | None = None,
+                    device: str = "cpu", **overrides: Any) -> InpaintingGGCN:
     """An inpainting GGCN+AMS (``"ggcn+ams"``, LHS codes; needs ``n_examples``) or ``"ggcn-lhs+ams"``.
 
-    ``family`` applies the recipe of the same GGCN variant on that data family
-    (:func:`ggcn.config.recipe`); ``overrides`` replace single settings. The model takes no Langevin
-    steps: the recipe's (else the profile's) number of steps only sets λ's unit, as it does for
-    GGCN+AMS. Sizes come from the profile: ``width`` (f_θ and the encoder), ``z_dim`` (the hidden
-    code); ``overrides``: ``lr`` (f_θ), ``lr_generator``, ``lr_codes``, ``code_prior``,
-    ``code_sampling``, ``jko_weight``, ``jko_scale``, ``reading``, ``sigma``, ``step_size``, ``width``,
-    ``energy_scale``, ``generator_width``, ``z_dim``, ``code_dim`` (the encoder's code, default z_dim),
-    ``gen_every`` (k) and ``output`` ("sigmoid", "tanh").
+    ``family`` applies the recipe of the same GGCN variant (:func:`ggcn.config.recipe`); ``overrides``
+    (:data:`INPAINTING_OPTIONS`, ``code_dim`` the encoder's code, default z_dim) replace single settings. The model
+    takes no Langevin steps: the recipe's (else the profile's) number only sets λ's unit, as for GGCN+AMS.
     """
-    if name not in NAMES:
-        raise ValueError(f"unknown inpainting variant {name!r}; choose one of {NAMES} (amortized sampling)")
+    if name not in INPAINTING_NAMES:
+        raise ValueError(f"unknown inpainting variant {name!r}; choose one of {INPAINTING_NAMES} (amortized sampling)")
     by_family = dict(recipe(name, family).options) if family is not None else {}
     unit_steps = by_family.pop("langevin_steps", profile.langevin_steps)  # λ's unit only
     overrides = {**by_family, **overrides}
-    if set(overrides) - OPTIONS:
-        raise ValueError(f"unknown option(s) {sorted(set(overrides) - OPTIONS)}; allowed: {sorted(OPTIONS)}")
-    get = lambda key, default=None: overrides.get(key, getattr(profile, key, default))  # noqa: E731
-    size = image_side(image_size, profile)
-    lhs, _ = VARIANTS[name]
-    z_dim = get("z_dim")
+    get = Options(profile, overrides, INPAINTING_OPTIONS)
+    size, z_dim = image_side(image_size, profile), get("z_dim")
     decoder = {"output": overrides["output"]} if "output" in overrides else {}
     generator = MaskedImageGenerator(channels, size, z_dim, get("generator_width", get("width")),
-                                     overrides.get("code_dim", z_dim), **decoder).to(device)
+                                     get("code_dim", z_dim), **decoder).to(device)
     energy = ConvEnergy(channels, size, get("width"), scale=get("energy_scale", 1.0)).to(device)
-    sampler = LangevinConfig(n_steps=0, step_size=get("step_size"), sigma=get("sigma"))
-    unit = weight_unit(get("jko_scale", "paper"), unit_steps, sampler.step_size)
-    rule = make_rule("jko", get("jko_weight"), get("reading", "consecutive"), unit)
-    options = {k: overrides[k] for k in ("lr_codes", "code_prior", "code_sampling", "gen_every") if k in overrides}
     return InpaintingGGCN(
-        generator, energy, rule, sampler, lhs=lhs, mask_kinds=mask_kinds, n_examples=n_examples,
-        lr=get("lr"), lr_generator=get("lr_generator", get("lr")), **options,
+        generator, energy, get.rule("jko", unit_steps=unit_steps), get.sampler(n_steps=0), lhs=VARIANTS[name][0],
+        mask_kinds=mask_kinds, n_examples=n_examples, lr=get("lr"), lr_generator=get("lr_generator", get("lr")),
+        **{k: overrides[k] for k in ("lr_codes", "code_prior", "code_sampling", "gen_every") if k in overrides},
     )
 
-
-def train_inpainter(
-    name: str,
-    train_set: Tensor,
-    profile: Profile,
-    seed: int,
-    *,
-    iterations: int | None = None,
-    mask_kinds: tuple[str, ...] = MASKS,
-    device: str = "cpu",
-    **overrides: Any,
-) -> InpaintingGGCN:
-    """Build :func:`build`'s model with weights seeded by ``seed`` and train it on ``train_set`` with
-    :func:`ggcn.core.train.train` (batches of the profile's size, a fresh mask per image and iteration);
-    ``overrides`` go to :func:`build` (e.g. ``family="faces"`` for the recipe)."""
-    torch.manual_seed(seed)
-    model = build(name, profile, train_set.shape[1], train_set.shape[-1], n_examples=len(train_set),
-                  mask_kinds=mask_kinds, device=device, **overrides)
-    train(model, train_set, profile.iterations if iterations is None else iterations,
-          batch_size=profile.batch_size, labels=example_index(train_set), seed=seed, device=device)
-    return model

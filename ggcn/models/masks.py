@@ -1,23 +1,10 @@
-"""Tasks on a trained generator model: latent interpolation and inpainting.
+"""Inpainting (the paper's Fig. 11 and Table III): masks, completions, baselines and scores.
 
-Interpolation (the paper's Fig. 12, "8 midpoints"): two hidden codes z_a, z_b are clipped to
-[−1, 1] (the high-density core of N(0, I), where the generator has been trained most), and the
-straight path
-
-    z(t) = (1 − t) z_a + t z_b,   t = 0, 1/(m+1), …, 1,
-
-with the two ends and m midpoints is decoded by the model, one image per code.
-
-Inpainting (the paper's Fig. 11 and Table III): a mask m ∈ {0, 1}^{H×W} keeps the pixels where
-m = 1 and hides the hole where m = 0; its *coverage* is the hidden fraction, 1 − mean m. The
-paper names three kinds (:data:`MASKS`): a square box, random spots, and both together. A
-completion keeps every known pixel and fills only the hole,
-
-    x̂ = m ⊙ x + (1 − m) ⊙ fill.
-
-Two fills need no learning and serve as baselines: the mean training image
-(:func:`mean_fill`), and harmonic interpolation from the neighbours (:func:`diffusion_fill`,
-Jacobi iterations of the discrete Laplace equation with the known pixels held fixed).
+A mask m ∈ {0, 1}^{H×W} keeps the pixels where m = 1 and hides the hole where m = 0; its *coverage*
+is the hidden fraction 1 − mean m. The paper names three kinds (:data:`MASKS`): a square box, random
+spots, and both. A completion keeps every known pixel, x̂ = m ⊙ x + (1 − m) ⊙ fill. Two fills need
+no learning: the mean training image (:func:`mean_fill`) and harmonic interpolation from the
+neighbours (:func:`diffusion_fill`).
 """
 from __future__ import annotations
 
@@ -25,37 +12,7 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
-
-from ggcn.measure.evaluation import image_quality
-from ggcn.measure.proxy import proxy_fid
-
-
-def latent_path(z_a: Tensor, z_b: Tensor, midpoints: int = 8) -> Tensor:
-    """``(midpoints + 2, d)``: the ends clipped to [−1, 1] and the evenly spaced codes between them."""
-    if z_a.shape != z_b.shape or z_a.dim() != 1:
-        raise ValueError(f"need two codes of the same shape (d,), got {tuple(z_a.shape)} and {tuple(z_b.shape)}")
-    if midpoints < 0:
-        raise ValueError(f"midpoints must be ≥ 0, got {midpoints}")
-    a, b = z_a.clamp(-1, 1), z_b.clamp(-1, 1)
-    t = torch.linspace(0, 1, midpoints + 2, device=a.device, dtype=a.dtype)[:, None]
-    return (1 - t) * a + t * b
-
-
-def interpolate(
-    model, z_a: Tensor, z_b: Tensor, y: int | None = None, midpoints: int = 8, n_steps: int | None = None
-) -> Tensor:
-    """Images along :func:`latent_path`, decoded by ``model.synthesize`` (a GGCN; label ``y`` if conditional).
-
-    ``n_steps`` Langevin steps follow the generator (default: the model's own, none with AMS).
-    """
-    if not hasattr(model, "synthesize"):
-        raise TypeError(f"{type(model).__name__} has no synthesize(z, y, n_steps); interpolate a GGCN model")
-    path = latent_path(z_a, z_b, midpoints)
-    return model.synthesize(path, y, n_steps)
-
-
-# -- inpainting: masks ---------------------------------------------------------------------
+from torch import Tensor
 
 MASKS = ("square", "spot", "spot+square")  # the paper's Square, Spot and SpotSquare
 SQUARE_FRACTION, SPOT_COVERAGE, EXTRA_SPOT_COVERAGE = 0.25, 0.25, 0.1  # defaults of the three kinds
@@ -133,21 +90,19 @@ def spot_square_mask(
 
 def make_masks(kind: str, n: int, size: int, generator: torch.Generator | None = None, device: str = "cpu") -> Tensor:
     """``n`` masks of one of :data:`MASKS` with the default fractions (the square is the same for every image)."""
+    if kind not in MASKS:
+        raise ValueError(f"unknown mask kind {kind!r}; choose one of {MASKS}")
     if kind == "square":
         return square_mask(n, size, device=device)
-    if kind == "spot":
-        return spot_mask(n, size, generator=generator, device=device)
-    if kind == "spot+square":
-        return spot_square_mask(n, size, generator=generator, device=device)
-    raise ValueError(f"unknown mask kind {kind!r}; choose one of {MASKS}")
+    make = spot_mask if kind == "spot" else spot_square_mask
+    return make(n, size, generator=generator, device=device)
 
 
 def mixed_masks(
     n: int, size: int, kinds: tuple[str, ...] = MASKS, generator: torch.Generator | None = None, device: str = "cpu"
 ) -> Tensor:
     """``n`` masks, each of a kind drawn uniformly from ``kinds`` (for learning to fill every kind)."""
-    if not kinds or set(kinds) - set(MASKS):
-        raise ValueError(f"kinds must be a non-empty selection of {MASKS}, got {kinds}")
+    check_kinds(kinds)
     pick = torch.randint(0, len(kinds), (n,), generator=generator)
     masks = torch.ones(n, 1, size, size, device=device)
     for i, kind in enumerate(kinds):
@@ -157,12 +112,14 @@ def mixed_masks(
     return masks
 
 
+def check_kinds(kinds: tuple[str, ...], what: str = "kinds") -> None:
+    if not kinds or set(kinds) - set(MASKS):
+        raise ValueError(f"{what} must be a non-empty selection of {MASKS}, got {kinds}")
+
+
 def coverage(mask: Tensor) -> Tensor:
     """The hidden fraction 1 − mean m of each mask, ``(n,)``."""
     return 1 - mask.flatten(1).float().mean(1)
-
-
-# -- inpainting: completions ---------------------------------------------------------------
 
 
 def _check_pair(x: Tensor, mask: Tensor) -> None:
@@ -187,13 +144,9 @@ def mean_fill(x: Tensor, mask: Tensor, mean_image: Tensor) -> Tensor:
 
 
 def diffusion_fill(x: Tensor, mask: Tensor, iterations: int | None = None) -> Tensor:
-    """Baseline: harmonic interpolation of the hole from its known neighbours.
-
-    Starts the hole at the mean of each image's known pixels and repeats
-    x ← m ⊙ x + (1 − m) ⊙ mean₃ₓ₃(x) (edge pixels replicated), the Jacobi iteration of the discrete
-    Laplace equation with the known pixels as boundary values; ``iterations`` defaults to 2·side²,
-    enough for a hole of side ``side`` = the image side. A linear ramp is reproduced exactly.
-    """
+    """Baseline: harmonic interpolation of the hole. From the mean of the known pixels, ``iterations``
+    (default 2·side², enough for a hole as wide as the image) Jacobi steps of the discrete Laplace equation,
+    x ← m ⊙ x + (1 − m) ⊙ mean₃ₓ₃(x) (edges replicated); a linear ramp is reproduced exactly."""
     _check_pair(x, mask)
     steps = 2 * x.shape[-1] ** 2 if iterations is None else iterations
     if steps < 0:
@@ -207,9 +160,6 @@ def diffusion_fill(x: Tensor, mask: Tensor, iterations: int | None = None) -> Te
     return y
 
 
-# -- inpainting: held-out images and scores ------------------------------------------------
-
-
 def split_holdout(x: Tensor, n_test: int, seed: int = 0) -> tuple[Tensor, Tensor]:
     """(train, test): ``n_test`` images drawn at random (fixed by ``seed``) are held out for completion."""
     if not 1 <= n_test < len(x):
@@ -217,11 +167,3 @@ def split_holdout(x: Tensor, n_test: int, seed: int = 0) -> tuple[Tensor, Tensor
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     return x[order[n_test:]], x[order[:n_test]]
 
-
-def completion_scores(reference: Tensor, completed: Tensor, proxy: nn.Module | None = None) -> dict[str, float]:
-    """SSIM, PSNR (dB) and MSE of completions against the originals (:func:`ggcn.measure.evaluation.image_quality`,
-    whole images on the [−1, 1] scale), and the proxy FID between them when a ``proxy`` network is given."""
-    result = image_quality(reference, completed)
-    if proxy is not None:
-        result["proxy_fid"] = proxy_fid(reference, completed.clamp(-1, 1), proxy)
-    return result

@@ -1,12 +1,7 @@
-"""Energy networks f_θ(x): one scalar per particle.
+"""Energy networks f_θ(x): a batch ``(B, ...)`` to ``(B,)``, the tilt of p_θ(x) = exp(f_θ(x)) N(x; 0, σ²I) / Z(θ).
 
-Every energy here maps a batch ``x`` of shape ``(B, ...)`` to ``(B,)``. The density
-is the exponential tilt of a Gaussian reference (READING.md, "GCN"):
-
-    p_θ(x) = exp(f_θ(x)) q(x) / Z(θ),   q = N(0, σ² I).
-
-Piecewise-linear activations (leaky ReLU, ReLU) keep the Hessian of f zero almost
-everywhere, which the JKO rule relies on (paper, Remark 2).
+Piecewise-linear activations (leaky ReLU, ReLU) keep the Hessian of f zero almost everywhere, which
+the JKO rule relies on (paper, Remark 2).
 """
 from __future__ import annotations
 
@@ -27,11 +22,9 @@ class ConvEnergy(nn.Module):
     doubling the channels (``width``, ``2·width``, ...); a final 4×4 convolution
     gives the scalar, multiplied by a fixed gain c (``scale``): f_θ(x) = c · ConvNet_θ(x).
 
-    The gain sets the energy's scale against the Langevin drift (δ²/2)·∇f: with a small
-    reference σ a particle's mean inside one linear piece is σ²∇f, so ∇f must reach ~1/σ²
-    per pixel before the chains can draw anything. Adam moves each weight by about γ per
-    step whatever the gradient's size, so without a gain that scale takes thousands of
-    iterations to grow. c = 1 is the plain ConvNet.
+    The gain sets the energy's scale against the Langevin drift (δ²/2)·∇f: with a small σ, ∇f must
+    reach ~1/σ² per pixel before the chains draw anything, and Adam (steps of about γ per weight)
+    would take thousands of iterations to grow that far. c = 1 is the plain ConvNet.
     """
 
     def __init__(self, channels: int = 3, image_size: int = 32, width: int = 64, slope: float = LEAKY_SLOPE,
@@ -39,15 +32,8 @@ class ConvEnergy(nn.Module):
         super().__init__()
         if not scale > 0:
             raise ValueError(f"the energy scale c must be > 0, got {scale}")
-        check_image_size(image_size)
-        n_down = int(math.log2(image_size // 4))
-        layers: list[nn.Module] = []
-        c_in, c_out = channels, width
-        for _ in range(n_down):
-            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(slope)]
-            c_in, c_out = c_out, c_out * 2
-        self.body = nn.Sequential(*layers)
-        self.head = nn.Conv2d(c_in, 1, 4, 1, 0)
+        self.body = down_convs(channels, image_size, width, slope)
+        self.head = nn.Conv2d(self.body.out_channels, 1, 4, 1, 0)
         self.channels, self.image_size, self.scale = channels, image_size, float(scale)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -56,6 +42,19 @@ class ConvEnergy(nn.Module):
     def responses(self, x: Tensor) -> Tensor:
         """Spatially averaged responses of the first layer's filters, ``(B, width)``."""
         return self.body[1](self.body[0](x)).mean(dim=(2, 3))
+
+
+def down_convs(channels: int, image_size: int, width: int, slope: float = LEAKY_SLOPE) -> nn.Sequential:
+    """``log2(size/4)`` stride-2 4×4 convolutions with leaky ReLU, ``width``, ``2·width``, … channels, to 4×4."""
+    check_image_size(image_size)
+    layers: list[nn.Module] = []
+    c_in, c_out = channels, width
+    for _ in range(int(math.log2(image_size // 4))):
+        layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(slope)]
+        c_in, c_out = c_out, c_out * 2
+    body = nn.Sequential(*layers)
+    body.out_channels = c_in
+    return body
 
 
 def check_image_size(image_size: int) -> None:
@@ -67,23 +66,18 @@ def check_image_size(image_size: int) -> None:
 
 
 def gabor_dog_bank(size: int = 7, n_orient: int = 4, scales: tuple[float, ...] = (1.0, 2.0)) -> Tensor:
-    """A classical FRAME filter bank, ``(K, 1, size, size)``, each filter zero-mean and unit-norm.
-
-    Gabor cosine and sine pairs at ``n_orient`` orientations and each scale, plus one
-    difference-of-Gaussians per scale (Zhu, Wu & Mumford 1998).
-    """
+    """A classical FRAME filter bank ``(K, 1, size, size)`` of zero-mean, unit-norm filters: Gabor cosine and
+    sine pairs at ``n_orient`` orientations and each scale, and a difference of Gaussians per scale (Zhu et al.)."""
     r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     yy, xx = torch.meshgrid(r, r, indexing="ij")
     filters = []
     for s in scales:
+        env = torch.exp(-(xx**2 + yy**2) / (2 * s**2))
         for k in range(n_orient):
-            th = math.pi * k / n_orient
-            u = xx * math.cos(th) + yy * math.sin(th)
-            env = torch.exp(-(xx**2 + yy**2) / (2 * s**2))
+            u = xx * math.cos(math.pi * k / n_orient) + yy * math.sin(math.pi * k / n_orient)
             filters += [env * torch.cos(2 * math.pi * u / (4 * s)), env * torch.sin(2 * math.pi * u / (4 * s))]
-        g1 = torch.exp(-(xx**2 + yy**2) / (2 * s**2))
-        g2 = torch.exp(-(xx**2 + yy**2) / (2 * (2 * s) ** 2))
-        filters.append(g1 / g1.sum() - g2 / g2.sum())
+        wide = torch.exp(-(xx**2 + yy**2) / (2 * (2 * s) ** 2))
+        filters.append(env / env.sum() - wide / wide.sum())
     bank = torch.stack(filters)
     bank = bank - bank.mean(dim=(1, 2), keepdim=True)
     bank = bank / bank.flatten(1).norm(dim=1)[:, None, None]
@@ -107,12 +101,8 @@ VGG16_FILE = "vgg16-397923af.pth"  # torchvision's file name for VGG16_Weights.I
 
 
 def vgg16_filters(n_convs: int = 4, weights_path: str | Path | None = None, download: bool = False) -> nn.Module:
-    """The first ``n_convs`` convolutional layers (with ReLU and pooling) of a pretrained VGG-16.
-
-    This is the paper's "deep FRAME" filter bank. It needs torchvision's ImageNet
-    weights: pass ``weights_path``, place the file in torch's hub cache, or let a
-    connected machine download it with ``download=True``.
-    """
+    """The paper's "deep FRAME" bank: the first ``n_convs`` conv layers (with ReLU and pooling) of an ImageNet
+    VGG-16. Pass ``weights_path``, place the file in torch's hub cache, or ``download=True`` when connected."""
     from torchvision.models import vgg16
 
     cache = Path(torch.hub.get_dir()) / "checkpoints" / VGG16_FILE
@@ -175,17 +165,14 @@ class FrameEnergy(nn.Module):
 
 
 class MLPEnergy(nn.Module):
-    """A small leaky-ReLU MLP energy on the plane (the 2-D particle world)."""
+    """A small leaky-ReLU MLP energy on flattened inputs (the 2-D particle world, MGCN's small grids)."""
 
-    def __init__(self, dim: int = 2, hidden: int = 64, depth: int = 3, slope: float = 0.2):
+    def __init__(self, dim: int = 2, hidden: int = 64, depth: int = 3, slope: float = 0.2, scale: float = 1.0):
         super().__init__()
         layers: list[nn.Module] = []
-        d = dim
-        for _ in range(depth):
+        for d in [dim] + [hidden] * (depth - 1):
             layers += [nn.Linear(d, hidden), nn.LeakyReLU(slope)]
-            d = hidden
-        layers.append(nn.Linear(d, 1))
-        self.net = nn.Sequential(*layers)
+        self.net, self.scale = nn.Sequential(*layers, nn.Linear(hidden, 1)), float(scale)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).flatten()
+        return self.scale * self.net(x.flatten(1)).flatten()

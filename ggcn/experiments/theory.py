@@ -1,0 +1,174 @@
+"""The runs of the theory chapters: 1 (the particle view) and 2 (KL vs JKO), as ``(metrics, arrays)``
+for :func:`ggcn.book.artifacts.load_or_run`. Keys are ``<part>_<name>``."""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from ggcn.config import Profile, get_preset
+from ggcn.core.chains import uniform_noise
+from ggcn.core.langevin import LangevinConfig, langevin
+from ggcn.experiments import particle_world as world
+from ggcn.experiments.runs import fit, sweep
+from ggcn.experiments.verdicts import (INCONCLUSIVE, LOWER, NOT_REPRODUCED, REPRODUCED, HIGHER, describe, failed,
+                                       final_distance, outcome, record)
+from ggcn.measure import data
+from ggcn.measure.metrics import fixed_responses, response_distance, response_distance_callback
+from ggcn.measure.scores import mode_spread, sliced_wasserstein, well_shares
+
+Part = Callable[[], tuple[dict[str, Any], dict[str, Any]]]
+
+
+def _parts(**parts: Part) -> tuple[dict[str, Any], dict[str, Any]]:
+    metrics, arrays = {}, {}
+    for name, part in parts.items():
+        m, a = part()
+        metrics.update({f"{name}_{k}": v for k, v in m.items()})
+        arrays.update({f"{name}_{k}": v for k, v in a.items()})
+    return metrics, arrays
+
+
+def _floor(toy: str, n: int, reference: torch.Tensor, seed: int) -> float:
+    """The sliced W2 of an independent sample of ``n`` points from the data: the noise floor."""
+    return float(np.mean([sliced_wasserstein(data.toy2d(toy, n, seed=seed + 1 + k), reference) for k in range(5)]))
+
+
+def particle_view_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu", toy: str = "ring",
+                          texture: str = "brick", wells_lim: float = 2.5, learn_lim: float = 3.0,
+                          fixed_flow: dict[str, float] | None = None, n_tracks: int = 8, n_show: int = 4,
+                          ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Chapter 1: Langevin on the three-well landscape with and without noise (``fixed``), a 2-D energy
+    learned with the KL rule (``learn``), and one Langevin chain of a GCN on texture crops (``images``)."""
+    flow = fixed_flow or {"n_steps": 300, "step_size": 0.1}
+
+    def fixed() -> tuple[dict[str, Any], dict[str, Any]]:
+        wells = world.three_wells()
+        torch.manual_seed(seed)
+        x0 = world.gaussian_init(std=2.0)(profile.particles)
+        out = {"potential": world.potential_grid(wells, wells.sigma, wells_lim, 120),
+               "exact": wells.sample(profile.particles, seed=seed + 1)}
+        reference = wells.sample(4000, seed=seed + 2)  # a large exact sample to measure distances against
+        metrics = {"well_weights": wells.weights.tolist(), "exact_sw2": sliced_wasserstein(out["exact"], reference)}
+        clouds = {"exact": out["exact"]}
+        for name, noise in (("descent", False), ("langevin", True)):
+            torch.manual_seed(seed + 3)
+            chain = langevin(wells, x0, LangevinConfig(**flow, sigma=wells.sigma, noise=noise), record_every=10)
+            out[name], out[f"{name}_tracks"], clouds[name] = chain.x, chain.trajectory[:, :n_tracks], chain.x
+            metrics[f"{name}_sw2"] = sliced_wasserstein(chain.x, reference)
+        for name, x in clouds.items():
+            metrics[f"{name}_spread"] = mode_spread(x, wells.centres)
+            metrics[f"{name}_share"] = well_shares(x, wells.centres).tolist()
+        return metrics, out
+
+    def learn() -> tuple[dict[str, Any], dict[str, Any]]:
+        points = data.toy2d(toy, 2000, seed=seed)
+        run = world.evolve(points, "kl", profile.particle_iterations, seed=seed, preset="stable",
+                           n_particles=profile.particles, snapshot_every=max(1, profile.particle_iterations // 3),
+                           lim=learn_lim)
+        late = run.sliced_w2[len(run.sliced_w2) // 2:]
+        metrics = {"sw2_first": float(run.sliced_w2[0]), "sw2_last": float(run.sliced_w2[-1]),
+                   "sw2_late_min": float(late.min()), "sw2_late_max": float(late.max()),
+                   "sw2_floor": _floor(toy, profile.particles, points, seed), "diverged_at": run.diverged_at,
+                   "preset": get_preset("stable").describe()}
+        return metrics, {"snap_iterations": run.iterations, "snap_particles": run.particles,
+                         "snap_potentials": run.potentials, "sw2": run.sliced_w2, "toy": points[:profile.particles]}
+
+    def images() -> tuple[dict[str, Any], dict[str, Any]]:
+        x = data.texture(texture, profile.image_size, n_crops=profile.n_images, seed=seed)
+        model = fit("gcn", x, profile, seed, family="texture", device=device).model
+        n_steps = model.sample_steps
+        every = max(1, n_steps // 4)
+        torch.manual_seed(seed)
+        x0 = uniform_noise(tuple(x.shape[1:]))(n_show).to(device)
+        chain = langevin(model.energy, x0, LangevinConfig(**{**vars(model.sampler), "n_steps": n_steps}),
+                         record_every=every)
+        steps = [0] + [min(k * every, n_steps) for k in range(1, len(chain.trajectory))]
+        distances = [response_distance(x, frame, fixed_responses(1)) for frame in chain.trajectory]
+        return {"chain_steps": steps, "chain_response_distance": distances}, \
+            {"texture": x[:n_show], "chain": chain.trajectory}
+
+    return _parts(fixed=fixed, learn=learn, images=images)
+
+
+def kl_vs_jko_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu", toy: str = "gaussians8",
+                      texture: str = "brick", ou_start: world.Gaussian1D = world.Gaussian1D(2.5, 0.25),
+                      ou_sigma: float = 1.0, ou_time: float = 2.0, ou_h: float = 0.25, ou_delta: float = 0.1,
+                      presets: Sequence[str] = ("stable", "unstable"),
+                      models: Sequence[str] = ("gcn", "wgcn", "wgcn-data"), lim: float = 3.0,
+                      ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Chapter 2: the 1-D OU process by Langevin particles, its exact Fokker–Planck flow and JKO steps
+    (``ou``); KL vs both JKO readings on the plane in every preset (``plane``); GCN vs both wGCNs on
+    texture crops (``texture``); and the verdict on "kl-vanishing" (the unstable preset on the plane)."""
+    seeds, rules = [seed + k for k in range(profile.n_seeds)], tuple(world.RULES)
+
+    def ou() -> tuple[dict[str, Any], dict[str, Any]]:
+        n_jko, steps_per_h = int(round(ou_time / ou_h)), int(round(ou_h / (ou_delta**2 / 2)))
+        torch.manual_seed(seed)
+        x0 = ou_start.mean + ou_start.std * torch.randn(4 * profile.particles, 1)
+        chain = langevin(world.zero_energy, x0, LangevinConfig(n_steps=n_jko * steps_per_h, step_size=ou_delta,
+                                                               sigma=ou_sigma), record_every=steps_per_h)
+        times = ou_h * np.arange(n_jko + 1)
+        jko = [ou_start]
+        for _ in range(n_jko):
+            jko.append(world.jko_step(jko[-1], ou_h, ou_sigma))
+        exact = [world.fokker_planck_ou(ou_start, t, ou_sigma) for t in times]
+        frames = chain.trajectory[:, :, 0]
+        w2 = [world.w2_to_gaussian(x, g) for x, g in zip(frames, exact)]
+        errors = []  # JKO error at time T for h, h/2, h/4: W2 between Gaussians is sqrt(Δm² + Δs²)
+        for k in (1, 2, 4):
+            g = ou_start
+            for _ in range(k * n_jko):
+                g = world.jko_step(g, ou_h / k, ou_sigma)
+            errors.append(math.hypot(g.mean - exact[-1].mean, g.std - exact[-1].std))
+        target = exact[-1]  # an exact sample of the same size from its own density: the sampling floor
+        floor = [world.w2_to_gaussian(target.mean + target.std * torch.randn(len(x0), generator=g), target)
+                 for g in (torch.Generator().manual_seed(seed + k) for k in range(5))]
+        metrics = {"w2_particles_T": w2[-1], "w2_particles_max": max(w2), "w2_sample_floor": float(np.mean(floor)),
+                   "jko_error": errors, "n_particles": len(x0),
+                   "free_energy_exact": [world.free_energy(g, ou_sigma) for g in exact],
+                   "free_energy_jko": [world.free_energy(g, ou_sigma) for g in jko]}
+        return metrics, {"times": times, "frames": frames, "exact": np.array([[g.mean, g.std] for g in exact]),
+                         "jko": np.array([[g.mean, g.std] for g in jko])}
+
+    def plane() -> tuple[dict[str, Any], dict[str, Any]]:
+        points = data.toy2d(toy, 2000, seed=seed)
+        metrics, arrays = {"seeds": seeds, "floor": _floor(toy, profile.particles, points, seed)}, \
+            {"toy": points[: profile.particles]}
+        for preset in presets:
+            runs = world.compare(points, rules, seeds, profile.particle_iterations, preset=preset,
+                                 n_particles=profile.particles, snapshot_every=profile.particle_iterations, lim=lim)
+            metrics[f"{preset}_describe"] = get_preset(preset).describe()
+            for rule, rs in runs.items():
+                key = f"{preset}_{rule}"
+                arrays.update({f"{key}_sw2": np.stack([r.sliced_w2 for r in rs]),
+                               f"{key}_potential": rs[0].potentials[-1], f"{key}_particles": rs[0].particles[-1]})
+                metrics[f"{key}_final"] = [final_distance(r.sliced_w2) for r in rs]
+                metrics[f"{key}_failed"] = sum(failed(r.sliced_w2) for r in rs)
+        return metrics, arrays
+
+    def images() -> tuple[dict[str, Any], dict[str, Any]]:
+        x = data.texture(texture, profile.image_size, n_crops=profile.n_images, seed=seed)
+
+        def one(name: str, seed: int) -> dict[str, Any]:
+            run = fit(name, x, profile, seed, callbacks=[response_distance_callback(fixed_responses(1))], device=device)
+            return {"rd": run.curve("response_distance", profile.iterations), "samples": run.model.particles[:8]}
+
+        grid = sweep(one, {"name": models, "seed": seeds})
+        arrays = {"texture": x[:8], **{f"{name}_rd": grid["rd"][i] for i, name in enumerate(models)},
+                  **{f"{name}_samples": grid["samples"][i, 0] for i, name in enumerate(models)}}
+        return {f"{name}_final": [final_distance(c) for c in grid["rd"][i]] for i, name in enumerate(models)}, arrays
+
+    metrics, arrays = _parts(ou=ou, plane=plane, texture=images)
+    outcomes = [outcome(metrics[f"plane_unstable_{r}_final"], metrics["plane_unstable_kl_final"]) for r in rules[1:]]
+    verdict = REPRODUCED if all(o == LOWER for o in outcomes) else NOT_REPRODUCED if HIGHER in outcomes \
+        else INCONCLUSIVE
+    summary = {p: "; ".join(f"{r}: {describe(metrics[f'plane_{p}_{r}_final'])} ({metrics[f'plane_{p}_{r}_failed']} "
+                            "failed)" for r in rules) for p in presets}
+    record(metrics, "kl-vanishing", verdict,
+           f"2-D {toy}, {profile.n_seeds} seeds, sliced W2 to data over the last quarter of "
+           f"{profile.particle_iterations} iterations. Unstable preset: {summary['unstable']}. "
+           f"Stable preset: {summary['stable']}.", outcomes=dict(zip(rules[1:], outcomes)))
+    return metrics, arrays
