@@ -18,6 +18,7 @@ generation): ``g(z, y) = G([z, e(y)])``.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 import torch
 from torch import Tensor, nn
@@ -47,7 +48,7 @@ def _normal_init(module: nn.Module, std: float = 0.02) -> None:
             nn.init.zeros_(m.bias)
 
 
-class _Generator(nn.Module):
+class _Generator(nn.Module, ABC):
     """What every generator shares: the input stage (z, or [z, e(y)] with a label embedding e), the
     ``n_up = log2(size/4)`` up-samplings from 4×4 with ``width·2^(n_up−1)`` channels there, and the
     output map to [−1, 1]. A subclass makes its layers in ``layers`` (and runs them in ``decode``)."""
@@ -69,8 +70,9 @@ class _Generator(nn.Module):
         if self.normal_init:
             _normal_init(self)
 
+    @abstractmethod
     def layers(self, in_dim: int, c: int, n_up: int, width: int, slope: float) -> None:
-        raise NotImplementedError
+        """Make the stack's modules: from ``in_dim`` inputs to ``c`` channels at 4×4, ``n_up`` up-samplings."""
 
     def decode(self, h: Tensor) -> Tensor:
         """The layers on the code h; by default a deconvolution ``body`` from a 1×1 start."""
