@@ -57,7 +57,7 @@ def grid_settings(profile: Profile, family: str | None = None,
 # The per-iteration quantities kept from every run: the response distance D_t, the mean input-gradient
 # norm ||∇_x f_θ|| along the Langevin chain and the energy gap mean f(X_obs) − mean f(X~).
 CURVES = ("response_distance", "grad_norm", "energy_gap")
-RULERS = ("fixed", "own")  # the filters F_k of the response distance: fixed Gabor/DoG bank, or the model's own
+RESPONSE_FILTERS = ("fixed", "own")  # the filters F_k of the response distance: fixed Gabor/DoG bank, or the model's own
 
 
 @dataclass
@@ -76,7 +76,7 @@ def run_one(name: str, data: Tensor, profile: Profile, seed: int, *, iterations:
     first-layer filters, as Xie et al. do; ``overrides`` go to ``build_model`` (``family``, ``lr``, ...)."""
     if data.dim() != 4:
         raise ValueError(f"data must be an image batch (N, C, H, W), got shape {tuple(data.shape)}")
-    if ruler not in RULERS:
+    if ruler not in RESPONSE_FILTERS:
         raise ValueError(f"unknown ruler {ruler!r}; choose 'fixed' (Gabor/DoG bank) or 'own' (the model's filters)")
     iterations = profile.iterations if iterations is None else iterations
     responses = fixed_responses(data.shape[1]) if ruler == "fixed" else None
