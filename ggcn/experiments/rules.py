@@ -57,7 +57,7 @@ def grid_settings(profile: Profile, family: str | None = None,
 # The per-iteration quantities kept from every run: the response distance D_t, the mean input-gradient
 # norm ||∇_x f_θ|| along the Langevin chain and the energy gap mean f(X_obs) − mean f(X~).
 CURVES = ("response_distance", "grad_norm", "energy_gap")
-RESPONSE_FILTERS = ("fixed", "own")  # the filters F_k of the response distance: fixed Gabor/DoG bank, or the model's own
+RESPONSE_FILTERS = ("fixed", "own")  # F_k of the response distance: the fixed Gabor/DoG bank, or the model's own
 
 
 @dataclass

@@ -17,6 +17,7 @@ import dataclasses
 import itertools
 import tempfile
 import time
+import typing
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -166,19 +167,20 @@ class Results:
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray], prefix: str = "") -> "Results":
-        values = {}
+        hints, values = typing.get_type_hints(cls), {}
         for f in dataclasses.fields(cls):
-            kind = f.type if isinstance(f.type, str) else f.type.__name__ if isinstance(f.type, type) else str(f.type)
-            if kind.startswith("dict"):
-                head, key = f"{prefix}{f.name}_", int if kind.startswith("dict[int") else str
-                values[f.name] = {key(k[len(head):]): np.asarray(v) for k, v in arrays.items() if k.startswith(head)}
-            elif kind.startswith("tuple"):
-                item = float if "float" in kind else int if "int" in kind else str
-                values[f.name] = tuple(item(v) for v in np.asarray(arrays[prefix + f.name]))
-            elif kind in ("int", "float", "str"):
-                values[f.name] = {"int": int, "float": float, "str": str}[kind](np.asarray(arrays[prefix + f.name]))
+            hint, name = hints[f.name], prefix + f.name
+            kind, args = typing.get_origin(hint) or hint, typing.get_args(hint)
+            if kind is dict:  # dict[key type, array]: the entries <name>_<key>
+                head = name + "_"
+                entries = {k[len(head):]: v for k, v in arrays.items() if k.startswith(head)}
+                values[f.name] = {args[0](k): np.asarray(v) for k, v in entries.items()}
+            elif kind is tuple:  # tuple[item type, ...]: a named axis
+                values[f.name] = tuple(args[0](v) for v in np.asarray(arrays[name]))
+            elif kind in (int, float, str):
+                values[f.name] = kind(np.asarray(arrays[name]))
             else:
-                values[f.name] = np.asarray(arrays[prefix + f.name])
+                values[f.name] = np.asarray(arrays[name])
         return cls(**values)
 
 
