@@ -11,6 +11,7 @@ Every table is read with :func:`named`: a name, plus overrides of single fields.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -93,6 +94,16 @@ def named(kind: str, table: Mapping[str, Any], name: str | Any, **overrides: Any
 def get_profile(name: str, **overrides: Any) -> Profile:
     """The named profile (smoke: CI seconds, teach: laptop minutes, paper: the paper's settings on a GPU)."""
     return named("profile", PROFILES, name, **overrides)
+
+
+PROFILE_ENV = "GGCN_PROFILE"  # the profile of chapters whose parameter is None (``make book`` sets teach)
+
+
+def chosen_profile(profile: str | None) -> str:
+    """``profile`` if given, else ``$GGCN_PROFILE``, else ``"smoke"``; an unknown name is refused."""
+    name = profile or os.environ.get(PROFILE_ENV, "").strip() or "smoke"
+    get_profile(name)
+    return name
 
 
 # ---------------------------------------------------------------------------

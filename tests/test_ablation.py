@@ -138,7 +138,7 @@ def test_the_ablation_runs_every_model_and_seed(ablation):
 def test_the_ablation_survives_its_artifact(ablation):
     back = ab.Ablation.from_arrays(ablation.to_arrays(prefix="x_"), prefix="x_")
     assert back.models == ablation.models and back.seeds == ablation.seeds and back.steps == ablation.steps
-    assert set(back.scores) == set(ab.SCORES) and set(back.sampler_scores) == {*ab.SCORES, "samples_per_s"}
+    assert set(back.scores) == {*ab.SCORES, ab.GATE} and set(back.sampler_scores) == {*ab.SCORES, "samples_per_s"}
     assert np.array_equal(back.score("wmgcn", "kid"), ablation.score("wmgcn", "kid"))
     assert np.array_equal(back.interpolation, ablation.interpolation)
     assert torch.equal(back.samples_of("ggcn"), ablation.samples_of("ggcn"))
@@ -163,9 +163,11 @@ def test_the_sampler_comparison_needs_the_right_models(faces, scorer):
 
 
 def fake(scores: dict[str, dict[str, list[float]]], sampler: dict[str, dict[str, list[float]]]) -> ab.Ablation:
-    """An Ablation with chosen per-seed scores (every other score 0.5), to test the verdict logic."""
+    """An Ablation with chosen per-seed scores (every other score 0.5; every model learned unless told), to
+    test the verdict logic."""
     models, seeds = ab.ABLATION, (0, 1, 2)
-    table = {k: np.array([scores.get(m, {}).get(k, [0.5] * 3) for m in models]) for k in ab.SCORES}
+    default = lambda k: [1.0] * 3 if k == "learned" else [0.5] * 3  # noqa: E731
+    table = {k: np.array([scores.get(m, {}).get(k, default(k)) for m in models]) for k in (*ab.SCORES, ab.GATE)}
     keys = (*ab.SCORES, "samples_per_s")
     by_sampler = {k: np.array([sampler.get(s, {}).get(k, [0.5] * 3) for s in ab.SAMPLERS]) for k in keys}
     empty = np.zeros((len(models), 1, 1, 8, 8), np.uint8)
@@ -203,7 +205,9 @@ def test_verdicts_follow_the_per_seed_numbers():
         ab.record_ggcn_claims({}, partial)
 
 
-def test_a_claim_of_several_parts():
-    R, N, I = claims.REPRODUCED, claims.NOT_REPRODUCED, claims.INCONCLUSIVE
-    assert claims.combine([R, R]) == R and claims.combine([R, I]) == I and claims.combine([I, N]) == N \
-        and claims.combine([R, N]) == N
+def test_a_baseline_that_did_not_learn_gives_no_verdict():
+    unlearned = fake({"mgcn": {"flat_excess": [0.30, 0.32, 0.31], "learned": [0.0, 1.0, 0.0]},
+                      "wmgcn": {"flat_excess": [0.01, 0.02, 0.00]}}, {})
+    metrics = ab.record_ggcn_claims({}, unlearned)["claims"]
+    assert metrics["no-grey-spots"]["verdict"] == claims.NOT_LEARNED
+    assert metrics["no-grey-spots"]["learned"]["mgcn"] is False

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -72,9 +73,11 @@ def build(tmp_path_factory):
     out = tmp_path_factory.mktemp("book")
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
     start = time.perf_counter()
+    env = {**os.environ, "GGCN_PROFILE": "smoke"}  # every chapter executed (make book shows teach instead)
+    env.pop("GGCN_ACCEPT_RECORDED", None)
     proc = subprocess.run(
         [str(jupyter_book), "build", str(REPO), "--path-output", str(out), "-W", "-n", "--keep-going"],
-        capture_output=True, text=True, timeout=3600,
+        capture_output=True, text=True, timeout=3600, env=env,
     )
     print(f"book build: exit {proc.returncode} in {time.perf_counter() - start:.0f} s")
     return proc.returncode, proc.stdout + proc.stderr, out / "_build" / "html"
@@ -204,6 +207,27 @@ class VisibleText(HTMLParser):
     def handle_data(self, data):
         if not self.depth:
             self.parts.append(data)
+
+
+def linked_file(page: Path, label: str) -> Path:
+    """The file that the link with text ``label`` on ``page`` points to."""
+    hrefs = re.findall(rf'<a [^>]*href="([^"]+)"[^>]*>{re.escape(label)}</a>', page.read_text(encoding="utf-8"))
+    assert len(hrefs) == 1, f"{page.name} has {len(hrefs)} links '{label}'"
+    return (page.parent / hrefs[0]).resolve()
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("chapter", available_chapters(), ids=[p.stem for p in available_chapters()])
+def test_each_chapter_page_links_its_executed_notebook_and_its_student_notebook(build, chapter):
+    _, _, html = build
+    page = html / "notebooks" / f"{chapter.stem}.html"
+    executed = linked_file(page, "executed notebook (.ipynb)")
+    student = linked_file(page, "student notebook without solutions (.ipynb)")
+    assert executed.is_file() and student.is_file(), f"{chapter.stem}: a linked notebook is missing"
+    executed_cells = [c for c in nbformat.read(executed, as_version=4).cells if c.cell_type == "code"]
+    assert any(cell.outputs for cell in executed_cells), f"the executed {chapter.stem} has no outputs"
+    student_cells = [c for c in nbformat.read(student, as_version=4).cells if c.cell_type == "code"]
+    assert not any(cell.outputs for cell in student_cells), f"the student {chapter.stem} has outputs"
 
 
 def chromium() -> str:

@@ -4,6 +4,7 @@ import dataclasses
 import pytest
 import torch
 
+from ggcn import config
 from ggcn.config import PROFILES, get_profile, resolve_device
 
 
@@ -129,3 +130,13 @@ def test_unknown_family_or_model_raises():
         recipe("gcn", "cifar")
     with pytest.raises(ValueError, match="no recipe for model 'vae' on digits; recipes exist for"):
         recipe("vae", "digits")
+
+
+def test_a_chapter_without_a_profile_takes_the_book_builds_or_smoke(monkeypatch):
+    monkeypatch.delenv(config.PROFILE_ENV, raising=False)
+    assert config.chosen_profile(None) == "smoke"
+    monkeypatch.setenv(config.PROFILE_ENV, "teach")
+    assert config.chosen_profile(None) == "teach" and config.chosen_profile("paper") == "paper"
+    monkeypatch.setenv(config.PROFILE_ENV, "tech")
+    with pytest.raises(ValueError, match="unknown profile 'tech'; choose one of"):
+        config.chosen_profile(None)

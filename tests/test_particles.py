@@ -108,18 +108,6 @@ def test_sliced_wasserstein_of_a_translated_cloud():
     assert math.isnan(scores.sliced_wasserstein(torch.full((5, 2), float("inf")), x))
 
 
-def test_verdict_is_conservative_and_ranks_diverged_runs_last():
-    assert verdicts.outcome([0.1, 0.12, 0.11], [0.2, 0.3, 0.25]) == "lower"
-    assert verdicts.outcome([0.2, 0.3, 0.25], [0.1, 0.12, 0.11]) == "higher"
-    assert verdicts.outcome([0.1, 0.25], [0.2, 0.3]).startswith("indistinguishable")
-    assert verdicts.outcome([0.3, 0.4], [math.inf, math.inf]) == "lower"
-    assert verdicts.versus("lower", "KL's") == "lower than KL's"
-    tie = verdicts.versus("indistinguishable within the seed spread", "KL's")
-    assert tie == "indistinguishable from KL's within the seed spread"
-    with pytest.raises(ValueError):
-        verdicts.outcome([float("nan")], [0.1])
-
-
 def test_final_distance_failed_and_describe():
     good = np.array([0.5, 0.4, 0.3, 0.2])
     assert verdicts.final_distance(good, last=0.5) == pytest.approx(0.25)

@@ -19,7 +19,7 @@ from ggcn.measure import evaluation
 from ggcn import config
 from ggcn.experiments import quality
 from ggcn.experiments.runs import fit
-from ggcn.experiments.verdicts import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, VERDICTS, describe
+from ggcn.experiments.verdicts import INCONCLUSIVE, NOT_LEARNED, NOT_REPRODUCED, REPRODUCED, VERDICTS, describe
 from ggcn.config import get_profile, recipe
 from ggcn.measure import datasets, scores
 from ggcn.measure.proxy import fit_proxy
@@ -218,7 +218,8 @@ def test_the_digit_ruler_scorer_reports_the_rulers_numbers():
     ruler = digit_ruler(0, 8, n_held_out=40, steps=20)
     numbers = scores.DigitRulerScorer(ruler)(ruler.held_out * 2, torch.full((40,), -1))  # clamped first
     expected = ruler.score(ruler.held_out)
-    assert numbers == {"ruler_recognised": expected["recognised"], "ruler_classes": expected["classes"]}
+    assert numbers == {"ruler_recognised": expected["recognised"], "ruler_classes": expected["classes"],
+                       "ruler_learned": float(ruler.learned(expected))}
 
 
 def test_with_a_family_a_table_model_takes_its_recipe():
@@ -270,6 +271,17 @@ def test_one_baseline_beating_one_variant_is_enough_to_refute():
     values = {m: GOOD for m in quality.CANDIDATES} | {m: BAD for m in quality.BASELINES}
     values["dcgan"] = [1.0, 1.2, 1.1]
     assert quality.table_verdict({"conditional": table_with(values)}, "proxy_fid")[0] == NOT_REPRODUCED
+
+
+def test_a_baseline_below_the_digit_rulers_bar_gives_no_verdict():
+    values = {m: GOOD for m in quality.CANDIDATES} | {m: BAD for m in quality.BASELINES}
+    table = table_with(values)
+    table.scores["ruler_learned"] = np.array([[1.0, 1.0, 1.0] if m != "dcgan" else [0.0, 0.0, 1.0]
+                                              for m in table.models])
+    verdict, pairs = quality.table_verdict({"unconditional": table}, "proxy_fid")
+    assert verdict == NOT_LEARNED
+    assert pairs["unconditional"]["ggcn vs gcn"] == REPRODUCED
+    assert pairs["unconditional"]["ggcn vs dcgan"] == NOT_LEARNED
 
 
 def test_for_a_score_where_higher_is_better_the_comparison_is_mirrored():

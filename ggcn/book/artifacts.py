@@ -107,14 +107,17 @@ def code_difference(recorded: dict[str, Any] | None, chapter: str) -> str:
                      for part, now in code_hashes(chapter).items() if recorded.get(part) != now)
 
 
-def manifest(chapter: str, params: dict[str, Any], device: str, wall_time_s: float) -> dict[str, Any]:
-    """Everything needed to say which run, and which code, produced a number."""
+def manifest(chapter: str, params: dict[str, Any], device: str, wall_time_s: float,
+             cpu_time_s: float | None = None) -> dict[str, Any]:
+    """Everything needed to say which run, and which code, produced a number (``cpu_time_s``: the run's
+    CPU seconds over all its threads)."""
     import ggcn
 
     return {"git_sha": git_sha(), "code": code_hashes(chapter), "ggcn_version": ggcn.__version__,
             "torch_version": torch.__version__, "python": platform.python_version(),
             "device": device_name(device), "seed": params.get("seed"), "parameters": params,
-            "wall_time_s": round(wall_time_s, 2), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            "wall_time_s": round(wall_time_s, 2), "cpu_time_s": None if cpu_time_s is None else round(cpu_time_s, 2),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
 @dataclass
@@ -129,8 +132,9 @@ class Result:
     def provenance(self) -> str:
         """One line for a figure caption: where these numbers came from, and by which code."""
         m, how = self.manifest, "recorded artifact" if self.loaded else "this build's run"
+        cpu = f", {m['cpu_time_s']} CPU s" if m.get("cpu_time_s") is not None else ""
         line = (f"{how}: profile {m['parameters'].get('profile', '?')}, seed(s) {m['seed']}, {m['device']}, "
-                f"{m['wall_time_s']} s, git {m['git_sha'][:12]}")
+                f"{m['wall_time_s']} s{cpu}, git {m['git_sha'][:12]}")
         return line + (f"; recorded with other code than this build's ({self.other_code})" if self.other_code else "")
 
 
@@ -263,9 +267,9 @@ def load_or_run(chapter: str, params: dict[str, Any], run: Callable[[], tuple[di
         raise UnwritableArtifacts(f"cannot write artifacts to {path.parent} ({err.strerror or err}, {where}). The run "
                                   f"was not started, so nothing is lost: make that folder writable, or set {ROOT_ENV} "
                                   "to a writable folder") from err
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     metrics, arrays = run()
-    man = manifest(chapter, params, device, time.perf_counter() - start)
+    man = manifest(chapter, params, device, time.perf_counter() - start, time.process_time() - cpu)
     save_artifact(path, metrics, arrays, man)
     return Result(metrics, _to_numpy(arrays), man, loaded=False, path=path)
 

@@ -26,9 +26,11 @@ def collect(profile: str, root: Path) -> list[dict[str, Any]]:
         if entry is None:
             raise KeyError(f"{result.path / 'metrics.json'} records no verdict on claim {claim.id!r}; "
                            f"rerun chapter {claim.chapter} ({_make(claim.chapter, profile)})")
+        seeds = entry.get("seeds")
         rows.append({
-            "claim": claim.statement, "paper": f"{claim.reported} ({claim.source})",
-            "measured": entry["measured"], "verdict": entry["verdict"], "run": run_label(claim.chapter, result),
+            "claim": claim.statement, "paper": f"{claim.reported} ({claim.source})", "test": claim.test,
+            "seeds": len(seeds) if isinstance(seeds, list) else seeds, "measured": entry["measured"],
+            "verdict": entry["verdict"], "run": run_label(claim.chapter, result),
         })
     return rows
 
@@ -49,7 +51,8 @@ def _newest(chapter: str, profile: str, root: Path) -> Result:
 
 
 def run_label(chapter: str, result: Result) -> str:
-    """The "run" column: chapter, profile, seed, device, and whether the current code made it."""
+    """The "run" column: chapter, profile, seed, device, commit, and whether the current code made it."""
     m = result.manifest
     code = f"other code ({result.other_code})" if result.other_code else "current code"
-    return f"{chapter} · {m['parameters'].get('profile', '?')} · seed {m['seed']} · {m['device']} · {code}"
+    return (f"{chapter} · {m['parameters'].get('profile', '?')} · seed {m['seed']} · {m['device']} · "
+            f"git {m['git_sha'][:12]} · {code}")

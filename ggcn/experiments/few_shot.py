@@ -15,7 +15,7 @@ from torch import Tensor
 
 from ggcn.config import Profile
 from ggcn.experiments.runs import LABELS, fit, shown, shows_chains
-from ggcn.experiments.verdicts import HIGHER_IS_BETTER, combine, describe, judge, record
+from ggcn.experiments.verdicts import HIGHER_IS_BETTER, combine, describe, difference, judge, record
 from ggcn.measure import data
 from ggcn.measure.datasets import to_uint8
 from ggcn.measure.proxy import fit_proxy
@@ -121,20 +121,25 @@ def _judge(metrics: dict[str, Any], s: dict[str, Any], seeds: list[int], profile
                  for key in ("set_distance", "proxy_fid")}
     record(metrics, "few-sample", combine(per_model["set_distance"].values()),
            f"set distance (RMS) to the {s['k']} training images, {len(seeds)} seeds: "
-           + ", ".join(f"{LABELS[n]} {describe(runs[n]['set_distance'])}" for n in FEW_SHOT_MODELS),
+           + ", ".join(f"{LABELS[n]} {describe(runs[n]['set_distance'])}" for n in FEW_SHOT_MODELS) + "; vs DCGAN: "
+           + "; ".join(f"{LABELS[n]} {difference(runs[n]['set_distance'], runs['dcgan']['set_distance']).text()}"
+                       for n in ENERGY_MODELS),
            per_model=per_model["set_distance"], per_model_proxy_fid=per_model["proxy_fid"],
            profile=profile.name, seeds=seeds)
     scores, per_mask = metrics["inpainting"], {}
     for kind in masks.MASKS:
         for key in ("ssim", "psnr"):
             best = max(FILLS, key=lambda b: np.mean(scores[kind][b][key]))
-            per_mask[f"{kind} {key}"] = {"baseline": best, "verdict": judge(
-                scores[kind]["ggcn+ams"][key], scores[kind][best][key], HIGHER_IS_BETTER[key])}
+            ours, theirs = scores[kind]["ggcn+ams"][key], scores[kind][best][key]
+            per_mask[f"{kind} {key}"] = {"baseline": best, "verdict": judge(ours, theirs, HIGHER_IS_BETTER[key]),
+                                         "test": difference(ours, theirs).text()}
     record(metrics, "inpainting", combine([v["verdict"] for v in per_mask.values()]),
            f"{s['faces']} at {s['inpaint_size']} px, {metrics['inpaint_split']['test']} held-out faces, "
-           f"{len(seeds)} seeds: " + "; ".join(f"{kind} SSIM {describe(scores[kind]['ggcn+ams']['ssim'])}, "
-                                               f"PSNR {describe(scores[kind]['ggcn+ams']['psnr'])} dB"
-                                               for kind in masks.MASKS),
+           f"{len(seeds)} seeds: " + "; ".join(
+               f"{kind} SSIM {describe(scores[kind]['ggcn+ams']['ssim'])} (vs {per_mask[f'{kind} ssim']['baseline']}: "
+               f"{per_mask[f'{kind} ssim']['test']}), PSNR {describe(scores[kind]['ggcn+ams']['psnr'])} dB "
+               f"(vs {per_mask[f'{kind} psnr']['baseline']}: {per_mask[f'{kind} psnr']['test']})"
+               for kind in masks.MASKS),
            per_mask=per_mask, profile=profile.name, seeds=seeds)
 
 

@@ -1,22 +1,28 @@
-"""Verdicts on the paper's claims: one declared test, one combiner, one "mean ± sd" formatter.
+"""Verdicts on the paper's claims: one declared test, one baseline gate, one combiner, one formatter.
 
-The test (:func:`outcome`) compares per-seed values of a score, conservatively: the candidate is
-``lower`` when every one of its seeds is below every seed of the baseline, ``higher`` when every one
-is above, and indistinguishable when the seed ranges overlap or a side has fewer than two seeds.
-Diverged runs (∞) rank last. :func:`judge` reads it as a verdict on "candidate is better";
-:func:`combine` joins the parts of a claim; :func:`record` stores a verdict in a chapter's metrics.
+The test (:func:`difference`) is Welch's t on the difference of per-seed means, candidate − baseline,
+with its 95 % interval: the candidate is ``lower`` when the whole interval lies below 0, ``higher`` when
+it lies above, and indistinguishable otherwise or when a side has fewer than :data:`MIN_SEEDS` finite
+values. Diverged runs (∞) are left out of the means and counted; a side that diverged more often cannot
+win. :func:`judge` reads the test as a verdict on "candidate is better", but only when the baseline
+learned (the gate): otherwise the verdict is :data:`NOT_LEARNED`. :func:`combine` joins the parts of a
+claim; :func:`record` stores a verdict, with its test, in a chapter's metrics.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 import numpy as np
+from scipy import stats
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive at this scale"
-VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
-LOWER, HIGHER, TIE = "lower", "higher", "indistinguishable within the seed spread"
-MIN_SEEDS = 2  # per side: one seed cannot tell a model from its seed
+NOT_LEARNED = "inconclusive — the baseline did not learn at this scale"
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_LEARNED)
+LOWER, HIGHER, TIE = "lower", "higher", "not distinguishable by the test"
+LEVEL = 0.95  # of the two-sided interval on the difference
+MIN_SEEDS = 3  # finite values per side before the test may decide
+CHEAP_SEEDS = 5  # seeds per side wherever one run takes under a CPU-minute
 HIGHER_IS_BETTER = {"proxy_fid": False, "proxy_is": True, "label_accuracy": True, "inception_fid": False,
                     "inception_is": True, "inception_kid": False, "ssim": True, "psnr": True}
 
@@ -30,31 +36,57 @@ class Claim:
     reported: str
     source: str
     chapter: str
+    test: str  # the declared test: what is compared, on which ruler, and what the gate is
 
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("kl-vanishing", "Learning with the KL rule lets the particle system dissipate energy in a disorderly way; "
           "the JKO rule keeps the particles closer to the data.", "qualitative (2-D particle picture)",
-          "Fig. 1, Sec. 3", "02_kl_vs_jko"),
+          "Fig. 1, Sec. 3", "02_kl_vs_jko",
+          "log10 of the final sliced W2 to the data (last quarter of the run), each JKO reading vs KL, unstable "
+          "preset; "
+          "reproduced if every reading is lower. Gate: KL learned in the stable preset (W2 fell on most seeds). "
+          "The stable preset is reported beside it."),
     Claim("stability", "wGCN gives good samples across learning rates and image sizes where GCN degrades.",
-          "qualitative sample grids", "Fig. 4", "03_wgcn"),
+          "qualitative sample grids", "Fig. 4", "03_wgcn",
+          "final response distance in the unstable regime, wGCN vs GCN; reproduced if wGCN is lower and GCN broke "
+          "(its unstable distance above its stable one), inconclusive if GCN did not break. Gate: GCN learned in "
+          "the stable regime (its distance fell on most seeds)."),
     Claim("faster-convergence", "wGCN's response distance falls faster and closer to 0 than GCN's.",
-          "averaged curves on CelebA, LSUN-bedroom, CIFAR-10", "Fig. 5", "03_wgcn"),
+          "averaged curves on CelebA, LSUN-bedroom, CIFAR-10", "Fig. 5", "03_wgcn",
+          "final response distance and its mean over the run (area under the curve), wGCN vs GCN; reproduced if "
+          "both are lower. Gate: GCN learned (its distance fell on most seeds)."),
     Claim("no-grey-spots", "The JKO rule removes the grey-spot collapse of multi-grid learning (wMGCN vs MGCN).",
-          "qualitative CelebA grids", "Fig. 6 (a, b)", "04_ggcn"),
+          "qualitative CelebA grids", "Fig. 6 (a, b)", "04_ggcn",
+          "flat-patch excess (share of flat 4×4 patches above the data's), wMGCN vs MGCN; reproduced if lower. "
+          "Gate: MGCN learned (face-ruler KID no worse than blurred faces' on most seeds)."),
     Claim("ggcn-cleaner", "GGCN (non-linear up-sampling + hidden space) gives cleaner samples than wMGCN.",
-          "qualitative CelebA grids", "Fig. 6 (b, c)", "04_ggcn"),
+          "qualitative CelebA grids", "Fig. 6 (b, c)", "04_ggcn",
+          "face-ruler KID, GGCN−LHS+AMS vs wMGCN; reproduced if lower. Gate: wMGCN learned (KID no worse than "
+          "blurred faces' on most seeds)."),
     Claim("lhs-sharper", "Learning the hidden space (LHS) makes GGCN samples sharper.",
-          "qualitative CelebA grids", "Fig. 6 (c, d)", "04_ggcn"),
+          "qualitative CelebA grids", "Fig. 6 (c, d)", "04_ggcn",
+          "sharpness gap |sharpness ÷ data's − 1|, GGCN+AMS vs GGCN−LHS+AMS; reproduced if lower. Gate: "
+          "GGCN−LHS+AMS learned (face-ruler bar on most seeds)."),
     Claim("ams-faster", "Amortized sampling is much faster than Langevin sampling but slightly worse.",
-          "CIFAR-10 samples, 1 step vs ~100 steps", "Fig. 9", "04_ggcn"),
+          "CIFAR-10 samples, 1 step vs ~100 steps", "Fig. 9", "04_ggcn",
+          "seconds per sample (AMS lower) and face-ruler KID (AMS higher), one-pass AMS vs Langevin revision of "
+          "the same trained GGCN; reproduced if both hold. Gate: the GGCN learned (face-ruler bar on most "
+          "seeds)."),
     Claim("quality-table", "GGCN variants reach a higher Inception Score than GCN, wGCN and DCGAN.",
           "CIFAR-10 IS: GCN 4.18, wGCN 4.31, GGCN+AMS 6.79, DCGAN 6.16-6.58 (unconditional)", "Table II",
-          "05_quality"),
+          "05_quality",
+          "the table's metric (Inception IS with CIFAR-10, else the digit ruler's proxy FID), each GGCN variant vs "
+          "each of GCN, wGCN and DCGAN, unconditional and conditional; reproduced if every pair favours GGCN. "
+          "Gate: every baseline learned (the digit ruler's bar on most seeds)."),
     Claim("few-sample", "wFRAME, wGCN and GGCN learn from a handful of images where DCGAN fails.",
-          "qualitative SUN grids", "Fig. 10", "06_few_shot_inpainting"),
+          "qualitative SUN grids", "Fig. 10", "06_few_shot_inpainting",
+          "RMS set distance of the samples to the few training images, each of wFRAME, wGCN and GGCN vs DCGAN; "
+          "reproduced if all are lower. Gate: none (the claim is that DCGAN fails; the rule says so)."),
     Claim("inpainting", "GGCN+AMS completes masked faces well.",
-          "CelebA: SSIM 0.934-0.954, PSNR 30.0-30.4 dB", "Fig. 11, Table III", "06_few_shot_inpainting"),
+          "CelebA: SSIM 0.934-0.954, PSNR 30.0-30.4 dB", "Fig. 11, Table III", "06_few_shot_inpainting",
+          "SSIM and PSNR on held-out faces, GGCN+AMS completions vs the better of mean and diffusion fills, per "
+          "mask; reproduced if higher on every mask and score. Gate: none (the fills are fixed methods)."),
 )
 BY_ID = {c.id: c for c in CLAIMS}
 
@@ -69,26 +101,90 @@ def record(metrics: dict[str, Any], claim_id: str, verdict: str, measured: str, 
     return metrics
 
 
-def outcome(candidate: Sequence[float], baseline: Sequence[float]) -> str:
-    """The declared test: :data:`LOWER`, :data:`HIGHER` or :data:`TIE` (see the module docstring)."""
+@dataclass(frozen=True)
+class Difference:
+    """The declared test on per-seed values: Welch's t on Δ = mean(candidate) − mean(baseline)."""
+
+    n: tuple[int, int]  # finite values per side
+    diverged: tuple[int, int]  # infinite (diverged) values per side
+    delta: float
+    low: float  # the 95 % interval on Δ
+    high: float
+    p: float  # two-sided
+
+    @property
+    def result(self) -> str:
+        """:data:`LOWER`, :data:`HIGHER` or :data:`TIE` (see the module docstring)."""
+        if min(self.n) < MIN_SEEDS:
+            return TIE
+        if self.high < 0 and self.diverged[0] <= self.diverged[1]:
+            return LOWER
+        if self.low > 0 and self.diverged[1] <= self.diverged[0]:
+            return HIGHER
+        return TIE
+
+    def text(self) -> str:
+        """e.g. ``"Δ -0.12, 95% interval [-0.2, -0.04], p 0.01, 5 vs 5 seeds"``."""
+        if min(self.n) < 2:
+            return f"{self.n[0]} vs {self.n[1]} finite seeds: too few to test"
+        level = f"{LEVEL:.0%} interval"
+        runs = f"{self.n[0] + self.diverged[0]} vs {self.n[1] + self.diverged[1]} seeds"
+        gone = f", diverged {self.diverged[0]} vs {self.diverged[1]}" if any(self.diverged) else ""
+        return (f"Δ {_number(self.delta, 2)}, {level} [{_number(self.low, 2)}, {_number(self.high, 2)}], "
+                f"p {'< 0.001' if self.p < 0.001 else _number(self.p, 2)}, {runs}{gone}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "result": self.result, "text": self.text()}
+
+
+def difference(candidate: Sequence[float], baseline: Sequence[float]) -> Difference:
+    """Welch's t test of the per-seed values, with the :data:`LEVEL` interval on the difference of means."""
     a, b = np.asarray(candidate, dtype=float), np.asarray(baseline, dtype=float)
     if a.size == 0 or b.size == 0 or np.isnan(a).any() or np.isnan(b).any():
         raise ValueError("the seed test needs non-NaN values on each side (use final_distance on each run)")
-    if min(a.size, b.size) < MIN_SEEDS:
-        return TIE
-    return LOWER if a.max() < b.min() else HIGHER if a.min() > b.max() else TIE
+    diverged = (int(np.isinf(a).sum()), int(np.isinf(b).sum()))
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    n = (a.size, b.size)
+    if min(n) < 2:
+        return Difference(n, diverged, float("nan"), float("nan"), float("nan"), float("nan"))
+    delta = float(a.mean() - b.mean())
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    se = float(np.sqrt(va + vb))
+    if se == 0:  # both sides constant
+        return Difference(n, diverged, delta, delta, delta, 1.0 if delta == 0 else 0.0)
+    df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
+    half = float(stats.t.ppf(0.5 + LEVEL / 2, df)) * se
+    return Difference(n, diverged, delta, delta - half, delta + half, float(2 * stats.t.sf(abs(delta) / se, df)))
 
 
-def judge(candidate: Sequence[float], baseline: Sequence[float], higher_is_better: bool = False) -> str:
-    """The verdict on "candidate is better than baseline" by :func:`outcome`."""
+def outcome(candidate: Sequence[float], baseline: Sequence[float]) -> str:
+    """The declared test's result: :data:`LOWER`, :data:`HIGHER` or :data:`TIE`."""
+    return difference(candidate, baseline).result
+
+
+def judge(candidate: Sequence[float], baseline: Sequence[float], higher_is_better: bool = False,
+          learned: bool = True) -> str:
+    """The verdict on "candidate is better than baseline" by the declared test, issued only if the
+    baseline ``learned`` (else :data:`NOT_LEARNED`)."""
+    if not learned:
+        return NOT_LEARNED
     result = outcome(candidate, baseline)
     better, worse = (HIGHER, LOWER) if higher_is_better else (LOWER, HIGHER)
     return REPRODUCED if result == better else NOT_REPRODUCED if result == worse else INCONCLUSIVE
 
 
+def most(flags: Sequence[bool]) -> bool:
+    """The gate over seeds: a model learned if it cleared its bar on more than half of them."""
+    flags = [bool(f) for f in flags]
+    return 2 * sum(flags) > len(flags) > 0
+
+
 def combine(verdicts: Sequence[str]) -> str:
-    """A claim of several parts: reproduced if every part is, not reproduced if any part is not."""
+    """A claim of several parts: reproduced if every part is, not reproduced if any part is not, and
+    :data:`NOT_LEARNED` before either if a baseline did not learn."""
     verdicts = list(verdicts)
+    if NOT_LEARNED in verdicts:
+        return NOT_LEARNED
     if verdicts and all(v == REPRODUCED for v in verdicts):
         return REPRODUCED
     return NOT_REPRODUCED if NOT_REPRODUCED in verdicts else INCONCLUSIVE
@@ -98,7 +194,7 @@ def versus(result: str, baseline: str) -> str:
     """An :func:`outcome` as a phrase, e.g. ``versus("lower", "KL's")`` → ``"lower than KL's"``."""
     if result in (LOWER, HIGHER):
         return f"{result} than {baseline}"
-    return f"indistinguishable from {baseline} within the seed spread"
+    return f"not distinguishable from {baseline} by the test"
 
 
 def _number(v: float, digits: int) -> str:
@@ -147,20 +243,24 @@ class Convergence:
     final: str  # an outcome of the final distances
     auc: str  # an outcome of the areas under the curve
     reproduced: bool  # both lower
-    text: str  # one sentence for the book
+    text: str  # one sentence for the book, with both tests
+    learned: bool = True  # the gate: the baseline learned
 
     @property
     def verdict(self) -> str:
+        if not self.learned:
+            return NOT_LEARNED
         return REPRODUCED if self.reproduced else NOT_REPRODUCED if HIGHER in (self.final, self.auc) else INCONCLUSIVE
 
 
 def convergence(candidate: dict[str, list[float]], baseline: dict[str, list[float]],
-                names: tuple[str, str] = ("wGCN", "GCN")) -> Convergence:
+                names: tuple[str, str] = ("wGCN", "GCN"), learned: bool = True) -> Convergence:
     """Whether ``candidate`` ends lower *and* converges faster than ``baseline`` (inputs of :func:`seed_summary`)."""
     cand, base = names
-    final, auc = outcome(candidate["final"], baseline["final"]), outcome(candidate["auc"], baseline["auc"])
-    reproduced, owner = final == LOWER and auc == LOWER, f"{base}'s"
-    text = (f"{cand}: the final response distance is {versus(final, owner)}, and the area under the "
-            f"curve is {versus(auc, owner)}; the claim that {cand} ends lower and converges faster "
-            f"{'reproduces' if reproduced else 'does not reproduce'} here.")
-    return Convergence(final, auc, reproduced, text)
+    final, auc = (difference(candidate[k], baseline[k]) for k in ("final", "auc"))
+    reproduced, owner = final.result == LOWER and auc.result == LOWER, f"{base}'s"
+    text = (f"{cand}: the final response distance is {versus(final.result, owner)} ({final.text()}), and the "
+            f"area under the curve is {versus(auc.result, owner)} ({auc.text()}); the claim that {cand} ends "
+            f"lower and converges faster {'reproduces' if reproduced else 'does not reproduce'} here"
+            + ("." if learned else f", but {base} did not learn, so there is no verdict."))
+    return Convergence(final.result, auc.result, reproduced, text, learned)

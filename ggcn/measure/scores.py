@@ -66,14 +66,16 @@ class ProxyScorer:
 
 
 class DigitRulerScorer:
-    """``ruler_recognised`` and ``ruler_classes`` of a :class:`ggcn.measure.rulers.DigitRuler`."""
+    """``ruler_recognised`` and ``ruler_classes`` of a :class:`ggcn.measure.rulers.DigitRuler`, and
+    ``ruler_learned``: 1.0 if they clear its "learned" bar, else 0.0."""
 
     def __init__(self, ruler: DigitRuler):
         self.ruler = ruler
 
     def __call__(self, fake: Tensor, y: Tensor) -> dict[str, float]:
         scores = self.ruler.score(fake.clamp(-1, 1))
-        return {"ruler_recognised": scores["recognised"], "ruler_classes": scores["classes"]}
+        return {"ruler_recognised": scores["recognised"], "ruler_classes": scores["classes"],
+                "ruler_learned": float(self.ruler.learned(scores))}
 
 
 class InceptionScorer:
@@ -137,7 +139,8 @@ def sharpness_gap(ratio: Sequence[float] | float) -> np.ndarray:
 
 
 class FaceScorer:
-    """KID, response distance, flat-patch excess and sharpness against a face ruler's training images."""
+    """KID, response distance, flat-patch excess and sharpness against a face ruler's training images, and
+    whether the KID clears the ruler's "learned" bar (1.0) or not (0.0)."""
 
     def __init__(self, ruler: FaceRuler, patch: int = 4, flat_quantile: float = 0.1):
         if not 0 < flat_quantile < 1:
@@ -153,8 +156,10 @@ class FaceScorer:
         x = samples.detach().float().cpu().clamp(-1, 1)
         if x.shape[1:] != self.data.shape[1:]:
             raise ValueError(f"samples {tuple(x.shape[1:])} and data {tuple(self.data.shape[1:])} differ in shape")
+        kid = self.ruler.score(x)["kid"]
         return {
-            "kid": self.ruler.score(x)["kid"],
+            "kid": kid,
+            "learned": float(self.ruler.learned({"kid": kid})),
             "response_distance": response_distance(self.data, x, self.responses),
             "flat_excess": flat_fraction(x, self.threshold, self.patch) - self.data_flat,
             "sharpness": sharpness(x) / self.data_sharpness,
