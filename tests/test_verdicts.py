@@ -40,6 +40,16 @@ def test_constant_sides_that_differ_are_told_apart():
     assert (test.low, test.high, test.p, test.result) == (-1.0, -1.0, 0.0, verdicts.LOWER)
 
 
+def test_diverging_far_more_often_is_worse_by_fishers_exact_test():
+    inf = math.inf
+    test = verdicts.difference([0.26, 0.27, 0.26, 0.25, 0.26], [inf] * 5)
+    assert test.result == verdicts.LOWER and test.p_diverged == pytest.approx(
+        scipy_stats.fisher_exact([[0, 5], [5, 0]]).pvalue)
+    assert "diverged 0 vs 5" in test.text() and "Fisher" in test.text()
+    assert verdicts.outcome([inf] * 5, [0.3] * 5) == verdicts.HIGHER
+    assert verdicts.judge([0.3, 0.31, 0.29, 0.3], [inf, inf, inf, 0.1]) == verdicts.INCONCLUSIVE  # 3 of 4: p 0.14
+
+
 def test_a_side_that_diverged_more_often_cannot_win():
     finite, worse = [0.30, 0.31, 0.29], [0.50, 0.51, 0.49]
     assert verdicts.outcome(finite, worse) == verdicts.LOWER

@@ -3,8 +3,9 @@
 The test (:func:`difference`) is Welch's t on the difference of per-seed means, candidate − baseline,
 with its 95 % interval: the candidate is ``lower`` when the whole interval lies below 0, ``higher`` when
 it lies above, and indistinguishable otherwise or when a side has fewer than :data:`MIN_SEEDS` finite
-values. Diverged runs (∞) are left out of the means and counted; a side that diverged more often cannot
-win. :func:`judge` reads the test as a verdict on "candidate is better", but only when the baseline
+values. Diverged runs (∞, the worst value) are left out of the means and counted: when one side diverged
+significantly more often (Fisher's exact test on the counts, p < 0.05) it is the higher one; otherwise a
+side that diverged more often cannot win. :func:`judge` reads the test as a verdict on "candidate is better", but only when the baseline
 learned (the gate): otherwise the verdict is :data:`NOT_LEARNED`. :func:`combine` joins the parts of a
 claim; :func:`record` stores a verdict, with its test, in a chapter's metrics.
 """
@@ -18,7 +19,8 @@ from scipy import stats
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive at this scale"
 NOT_LEARNED = "inconclusive — the baseline did not learn at this scale"
-VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_LEARNED)
+REGIME_DEPENDENT = "regime-dependent"  # reproduced in one regime, not reproduced in another
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_LEARNED, REGIME_DEPENDENT)
 LOWER, HIGHER, TIE = "lower", "higher", "not distinguishable by the test"
 LEVEL = 0.95  # of the two-sided interval on the difference
 MIN_SEEDS = 3  # finite values per side before the test may decide
@@ -44,9 +46,8 @@ CLAIMS: tuple[Claim, ...] = (
           "the JKO rule keeps the particles closer to the data.", "qualitative (2-D particle picture)",
           "Fig. 1, Sec. 3", "02_kl_vs_jko",
           "log10 of the final sliced W2 to the data (last quarter of the run), each JKO reading vs KL, unstable "
-          "preset; "
-          "reproduced if every reading is lower. Gate: KL learned in the stable preset (W2 fell on most seeds). "
-          "The stable preset is reported beside it."),
+          "preset; reproduced if every reading is lower there, regime-dependent if instead KL is lower in the "
+          "stable preset. Gate: KL learned in the stable preset (W2 fell on most seeds)."),
     Claim("stability", "wGCN gives good samples across learning rates and image sizes where GCN degrades.",
           "qualitative sample grids", "Fig. 4", "03_wgcn",
           "final response distance in the unstable regime, wGCN vs GCN; reproduced if wGCN is lower and GCN broke "
@@ -111,10 +112,13 @@ class Difference:
     low: float  # the 95 % interval on Δ
     high: float
     p: float  # two-sided
+    p_diverged: float = 1.0  # Fisher's exact test on the diverged counts, two-sided
 
     @property
     def result(self) -> str:
         """:data:`LOWER`, :data:`HIGHER` or :data:`TIE` (see the module docstring)."""
+        if self.p_diverged < 1 - LEVEL:
+            return LOWER if self.diverged[0] < self.diverged[1] else HIGHER
         if min(self.n) < MIN_SEEDS:
             return TIE
         if self.high < 0 and self.diverged[0] <= self.diverged[1]:
@@ -125,11 +129,14 @@ class Difference:
 
     def text(self) -> str:
         """e.g. ``"Δ -0.12, 95% interval [-0.2, -0.04], p 0.01, 5 vs 5 seeds"``."""
+        gone = f"diverged {self.diverged[0]} vs {self.diverged[1]}" if any(self.diverged) else ""
+        if self.p_diverged < 1 - LEVEL:
+            return f"{gone} of {self.n[0] + self.diverged[0]} vs {self.n[1] + self.diverged[1]} seeds, " \
+                   f"Fisher's exact p {_number(self.p_diverged, 2)}"
         if min(self.n) < 2:
-            return f"{self.n[0]} vs {self.n[1]} finite seeds: too few to test"
-        level = f"{LEVEL:.0%} interval"
+            return f"{self.n[0]} vs {self.n[1]} finite seeds: too few to test" + (f" ({gone})" if gone else "")
+        level, gone = f"{LEVEL:.0%} interval", f", {gone}" if gone else ""
         runs = f"{self.n[0] + self.diverged[0]} vs {self.n[1] + self.diverged[1]} seeds"
-        gone = f", diverged {self.diverged[0]} vs {self.diverged[1]}" if any(self.diverged) else ""
         return (f"Δ {_number(self.delta, 2)}, {level} [{_number(self.low, 2)}, {_number(self.high, 2)}], "
                 f"p {'< 0.001' if self.p < 0.001 else _number(self.p, 2)}, {runs}{gone}")
 
@@ -145,16 +152,18 @@ def difference(candidate: Sequence[float], baseline: Sequence[float]) -> Differe
     diverged = (int(np.isinf(a).sum()), int(np.isinf(b).sum()))
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     n = (a.size, b.size)
+    p_diverged = float(stats.fisher_exact([[diverged[0], n[0]], [diverged[1], n[1]]]).pvalue) if any(diverged) else 1.0
     if min(n) < 2:
-        return Difference(n, diverged, float("nan"), float("nan"), float("nan"), float("nan"))
+        return Difference(n, diverged, float("nan"), float("nan"), float("nan"), float("nan"), p_diverged)
     delta = float(a.mean() - b.mean())
     va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
     se = float(np.sqrt(va + vb))
     if se == 0:  # both sides constant
-        return Difference(n, diverged, delta, delta, delta, 1.0 if delta == 0 else 0.0)
+        return Difference(n, diverged, delta, delta, delta, 1.0 if delta == 0 else 0.0, p_diverged)
     df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
     half = float(stats.t.ppf(0.5 + LEVEL / 2, df)) * se
-    return Difference(n, diverged, delta, delta - half, delta + half, float(2 * stats.t.sf(abs(delta) / se, df)))
+    return Difference(n, diverged, delta, delta - half, delta + half, float(2 * stats.t.sf(abs(delta) / se, df)),
+                      p_diverged)
 
 
 def outcome(candidate: Sequence[float], baseline: Sequence[float]) -> str:
