@@ -530,3 +530,9 @@ def test_a_recorded_teach_artifact_is_whole_and_sits_in_the_folder_of_its_key(ma
     assert manifest_file.parent.name == run_key(params, params["device"])
     if "code" not in result.manifest:
         assert "package unknown" in result.other_code, "an artifact without code hashes counts as other code"
+
+
+def test_every_chapter_has_a_recorded_teach_run_for_make_book_to_show():
+    """``make book`` renders the teach profile from these; a chapter without one would train for minutes."""
+    missing = [c.stem for c in available_chapters() if not recorded(c.stem, "teach", REPO / "artifacts")]
+    assert not missing, f"no recorded teach artifact for {missing}: run `make chapter NB=<chapter> PROFILE=teach`"

@@ -214,6 +214,13 @@ def test_proxy_scorer_gives_fid_is_and_label_accuracy_only_for_labelled_samples(
     assert "label_accuracy" not in flat and flat["proxy_fid"] > 1.0 and flat["proxy_is"] < 1.5
 
 
+def test_the_digit_rulers_bar_for_conditional_samples_asks_for_the_classes_drawn():
+    ruler = digit_ruler(0, 8, n_held_out=40, steps=20)
+    three = {"recognised": 0.9, "classes": 3.0}
+    assert ruler.learned(three, n_classes=3) and not ruler.learned(three)
+    assert not ruler.learned({"recognised": 0.5, "classes": 10.0})
+
+
 def test_the_digit_ruler_scorer_reports_the_rulers_numbers():
     ruler = digit_ruler(0, 8, n_held_out=40, steps=20)
     numbers = scores.DigitRulerScorer(ruler)(ruler.held_out * 2, torch.full((40,), -1))  # clamped first

@@ -5,9 +5,10 @@ with its 95 % interval: the candidate is ``lower`` when the whole interval lies 
 it lies above, and indistinguishable otherwise or when a side has fewer than :data:`MIN_SEEDS` finite
 values. Diverged runs (∞, the worst value) are left out of the means and counted: when one side diverged
 significantly more often (Fisher's exact test on the counts, p < 0.05) it is the higher one; otherwise a
-side that diverged more often cannot win. :func:`judge` reads the test as a verdict on "candidate is better", but only when the baseline
-learned (the gate): otherwise the verdict is :data:`NOT_LEARNED`. :func:`combine` joins the parts of a
-claim; :func:`record` stores a verdict, with its test, in a chapter's metrics.
+side that diverged more often cannot win. :func:`judge` reads the test as a verdict on "candidate is
+better", but only when the baseline learned (the gate): otherwise the verdict is :data:`NOT_LEARNED`.
+:func:`combine` joins the parts of a claim; :func:`record` stores a verdict, with its test, in a chapter's
+metrics.
 """
 from __future__ import annotations
 

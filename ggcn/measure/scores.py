@@ -67,15 +67,17 @@ class ProxyScorer:
 
 class DigitRulerScorer:
     """``ruler_recognised`` and ``ruler_classes`` of a :class:`ggcn.measure.rulers.DigitRuler`, and
-    ``ruler_learned``: 1.0 if they clear its "learned" bar, else 0.0."""
+    ``ruler_learned``: 1.0 if they clear its "learned" bar (for conditional samples, labels ``y`` ≥ 0, the bar
+    asks for the classes drawn), else 0.0."""
 
     def __init__(self, ruler: DigitRuler):
         self.ruler = ruler
 
     def __call__(self, fake: Tensor, y: Tensor) -> dict[str, float]:
         scores = self.ruler.score(fake.clamp(-1, 1))
+        asked = int(y[y >= 0].unique().numel()) or 10
         return {"ruler_recognised": scores["recognised"], "ruler_classes": scores["classes"],
-                "ruler_learned": float(self.ruler.learned(scores))}
+                "ruler_learned": float(self.ruler.learned(scores, asked))}
 
 
 class InceptionScorer:
