@@ -63,6 +63,8 @@ def test_a_side_that_diverged_more_often_cannot_win():
 def test_no_verdict_when_the_baseline_did_not_learn():
     assert judge([1.0, 1.1, 0.9], [2.0, 2.1, 1.9], learned=False) == verdicts.NOT_LEARNED
     assert verdicts.combine([verdicts.REPRODUCED, verdicts.NOT_LEARNED]) == verdicts.NOT_LEARNED
+    # a comparison whose baseline did learn still refutes the claim
+    assert verdicts.combine([verdicts.NOT_REPRODUCED, verdicts.NOT_LEARNED]) == verdicts.NOT_REPRODUCED
     assert verdicts.most([True, True, False]) and not verdicts.most([True, False]) and not verdicts.most([])
 
 

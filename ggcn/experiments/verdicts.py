@@ -190,14 +190,14 @@ def most(flags: Sequence[bool]) -> bool:
 
 
 def combine(verdicts: Sequence[str]) -> str:
-    """A claim of several parts: reproduced if every part is, not reproduced if any part is not, and
-    :data:`NOT_LEARNED` before either if a baseline did not learn."""
+    """A claim of several parts: not reproduced if any part is not (a part with a learned baseline refutes
+    it), else :data:`NOT_LEARNED` if a part's baseline did not learn, else reproduced if every part is."""
     verdicts = list(verdicts)
+    if NOT_REPRODUCED in verdicts:
+        return NOT_REPRODUCED
     if NOT_LEARNED in verdicts:
         return NOT_LEARNED
-    if verdicts and all(v == REPRODUCED for v in verdicts):
-        return REPRODUCED
-    return NOT_REPRODUCED if NOT_REPRODUCED in verdicts else INCONCLUSIVE
+    return REPRODUCED if verdicts and all(v == REPRODUCED for v in verdicts) else INCONCLUSIVE
 
 
 def versus(result: str, baseline: str) -> str:
