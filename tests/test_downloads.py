@@ -17,7 +17,7 @@ from book_layout import REPO
 from ggcn.__main__ import available_chapters
 
 sys.path.insert(0, str(REPO / "book" / "_ext"))  # where _config.yml's local_extensions finds it
-from class_downloads import PLACEHOLDER, strip_solutions, student_notebook  # noqa: E402
+from class_downloads import PLACEHOLDER, strip_solutions, student_notebook, with_glued_outputs  # noqa: E402
 
 EXERCISE = re.compile(r"^:{3,}\{admonition\} Exercise", flags=re.M)
 SOLUTION = re.compile(r"^:{3,}\{admonition\} Solution", flags=re.M)
@@ -133,3 +133,15 @@ def test_each_chapter_gives_a_student_notebook_with_all_its_exercises_and_no_sol
     assert not SOLUTION.search(text)
     assert text.count(PLACEHOLDER) == len(SOLUTION.findall(source))
     assert code_sources(notebook) == code_sources(jupytext.reads(source, fmt="md:myst"))
+
+
+def test_glued_outputs_go_back_under_the_cell_that_glued_them_by_name():
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('glue("fig_a", fig, display=False)'),
+                                               nbformat.v4.new_code_cell("x = 1")])
+    glued = {"fig_a": {"output_type": "display_data", "metadata": {"scrapbook": {"name": "fig_a"}},
+                       "data": {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}},
+             "made_by_an_f_string_7": {"output_type": "display_data", "metadata": {}, "data": {"text/plain": "7"}}}
+    restored = with_glued_outputs(notebook, glued)
+    assert [len(c.outputs) for c in restored.cells] == [1, 0]
+    assert restored.cells[0].outputs[0].data["image/png"] == "iVBORw0KGgo=" and not restored.cells[0].outputs[0].metadata
+    nbformat.validate(restored)

@@ -71,5 +71,5 @@ def test_chapter_is_a_jupytext_myst_notebook_with_a_parameters_cell(chapter):
     assert all(isinstance(s, ast.Assign) for s in statements), "the parameters cell holds only assignments"
     defaults = chapter_parameters(notebook)
     assert CHAPTER_PARAMETERS <= set(defaults), f"missing parameters: {CHAPTER_PARAMETERS - set(defaults)}"
-    assert defaults["profile"] == "smoke", "chapters default to the smoke profile (the book build)"
+    assert defaults["profile"] is None, "chapters take the build's profile ($GGCN_PROFILE, else smoke)"
     assert all(v is None or isinstance(v, (str, int, float, bool)) for v in defaults.values()), defaults

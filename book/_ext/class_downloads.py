@@ -3,7 +3,8 @@
 A chapter is a document under ``notebooks/``. Its HTML page gets a note after the title with two
 links, and at the end of the build both files are written to ``_downloads/class/`` in the output:
 
-* ``<name>.ipynb``: the notebook as myst-nb executed it during this build, outputs included;
+* ``<name>.ipynb``: the notebook as myst-nb executed it during this build, outputs included (myst-nb
+  moves glued outputs out of their cells; :func:`with_glued_outputs` puts those glued by a literal name back);
 * ``<name>-student.ipynb``: the chapter source without its solutions and without outputs
   (:func:`student_notebook`), for working through the exercises.
 
@@ -12,7 +13,7 @@ only jupytext, nbformat and markdown-it, so it can be used and tested without Sp
 """
 from __future__ import annotations
 
-import shutil
+import json
 from pathlib import Path
 
 import jupytext
@@ -60,6 +61,17 @@ def student_notebook(source: str) -> nbformat.NotebookNode:
     return notebook
 
 
+def with_glued_outputs(notebook: nbformat.NotebookNode, glued: dict[str, dict]) -> nbformat.NotebookNode:
+    """``notebook`` with each glued output back under the first code cell that names it literally."""
+    for name, output in glued.items():
+        cell = next((c for c in notebook.cells if c.cell_type == "code"
+                     and (f'"{name}"' in c.source or f"'{name}'" in c.source)), None)
+        if cell is not None:
+            cell.outputs.append(nbformat.from_dict({"output_type": "display_data", "metadata": {},
+                                                    "data": output["data"]}))
+    return notebook
+
+
 def _download_names(docname: str) -> tuple[str, str]:
     """Paths, under the HTML output, of a chapter's executed and student notebooks."""
     name = docname.removeprefix(CHAPTERS)
@@ -101,7 +113,9 @@ def write_downloads(app: Sphinx, exception: Exception | None) -> None:
                                  "give the chapter a jupytext header or move it out of notebooks/")
         executed_out, student_out = (Path(app.outdir) / name for name in _download_names(docname))
         executed_out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(executed, executed_out)
+        glue_file = executed.with_suffix(".glue.json")
+        glued = json.loads(glue_file.read_text(encoding="utf-8")) if glue_file.is_file() else {}
+        nbformat.write(with_glued_outputs(nbformat.read(executed, as_version=4), glued), executed_out)
         source = Path(app.env.doc2path(docname)).read_text(encoding="utf-8")
         nbformat.write(student_notebook(source), student_out)
 
