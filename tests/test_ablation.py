@@ -1,4 +1,4 @@
-"""The GGCN ablation runners: one budget for every model, sample-quality scores that mean what
+"""The GGCN ablation runners: the same training time for every model, sample-quality scores that mean what
 they say, sampling speed measured side by side, and verdicts that follow the per-seed numbers."""
 import time
 
@@ -40,7 +40,8 @@ def scorer(ruler):
 
 @pytest.fixture(scope="module")
 def ablation(faces, scorer):
-    return ab.run_ablation(faces, TINY, [0, 1], scorer, n_samples=12, n_keep=4, steps=3, rows=2, midpoints=3)
+    return ab.run_ablation(faces, TINY, [0, 1], scorer, iterations=ab.equal_time(8), n_samples=12, n_keep=4,
+                           steps=3, rows=2, midpoints=3)
 
 
 def test_flat_patches_are_counted_per_patch():
@@ -123,11 +124,22 @@ def test_a_slow_sampler_is_timed_once_and_a_fast_one_repeatedly():
     assert len(calls) > 2 and x == 1 and seconds < 0.02  # the samples of the first call, the time of the others
 
 
-def test_the_ablation_runs_every_model_and_seed(ablation):
-    n_models, n_seeds = len(ab.ABLATION), 2
+def test_equal_time_gives_each_model_iterations_inverse_to_their_cost():
+    budget = ab.equal_time(2000)
+    assert budget["ggcn+ams"] == 2000 and budget["mgcn"] < budget["ggcn"] < budget["ggcn+ams"] < budget["ggcn-lhs+ams"]
+    assert all(abs(n * ab.COST[m] - 2000) <= ab.COST[m] for m, n in budget.items())  # one rounding off at most
+    assert ab.equal_time(1)["mgcn"] == 1  # never no training at all
+
+
+def test_the_ablation_runs_every_model_and_seed_for_its_own_iterations(ablation):
+    n_models, n_seeds, budget = len(ab.ABLATION), 2, ab.equal_time(8)
     assert ablation.models == ab.ABLATION and ablation.seeds == (0, 1)
     assert all(v.shape == (n_models, n_seeds) and np.isfinite(v).all() for v in ablation.scores.values())
-    assert ablation.curves.shape == (n_models, n_seeds, TINY.iterations) and np.isfinite(ablation.curves).all()
+    assert (ablation.score("mgcn", ab.SECONDS) > 0).all()
+    assert {m: ablation.iterations_of(m) for m in ab.ABLATION} == budget
+    assert ablation.curves.shape == (n_models, n_seeds, max(budget.values()))
+    for m, curve in ablation.curves_of().items():  # logged while a model trains, NaN past its iterations
+        assert np.isfinite(curve[:, :budget[m]]).all() and np.isnan(curve[:, budget[m]:]).all()
     assert ablation.samples.shape == (n_models, 4, 1, 8, 8) and ablation.samples.dtype == np.uint8
     assert ablation.sampler_samples.shape == (len(ab.SAMPLERS), 4, 1, 8, 8)
     assert ablation.interpolation.shape == (2, 5, 1, 8, 8)
@@ -138,7 +150,8 @@ def test_the_ablation_runs_every_model_and_seed(ablation):
 def test_the_ablation_survives_its_artifact(ablation):
     back = ab.Ablation.from_arrays(ablation.to_arrays(prefix="x_"), prefix="x_")
     assert back.models == ablation.models and back.seeds == ablation.seeds and back.steps == ablation.steps
-    assert set(back.scores) == {*ab.SCORES, ab.GATE} and set(back.sampler_scores) == {*ab.SCORES, "samples_per_s"}
+    assert np.array_equal(back.iterations, ablation.iterations)
+    assert set(back.scores) == {*ab.SCORES, ab.GATE, ab.SECONDS} and set(back.sampler_scores) == {*ab.SCORES, "samples_per_s"}
     assert np.array_equal(back.score("wmgcn", "kid"), ablation.score("wmgcn", "kid"))
     assert np.array_equal(back.interpolation, ablation.interpolation)
     assert torch.equal(back.samples_of("ggcn"), ablation.samples_of("ggcn"))
@@ -171,7 +184,7 @@ def fake(scores: dict[str, dict[str, list[float]]], sampler: dict[str, dict[str,
     keys = (*ab.SCORES, "samples_per_s")
     by_sampler = {k: np.array([sampler.get(s, {}).get(k, [0.5] * 3) for s in ab.SAMPLERS]) for k in keys}
     empty = np.zeros((len(models), 1, 1, 8, 8), np.uint8)
-    return ab.Ablation(models, seeds, 100, table, np.zeros((len(models), 3, 4)), empty, by_sampler,
+    return ab.Ablation(models, seeds, np.full(len(models), 4), 100, table, np.zeros((len(models), 3, 4)), empty, by_sampler,
                        empty[:3], np.zeros((1, 3, 1, 8, 8), np.uint8))
 
 

@@ -1,16 +1,16 @@
 """The GGCN ablation (the paper's Fig. 6), amortized vs Langevin sampling (Fig. 9) and latent
 interpolation (Fig. 12).
 
-Every model is trained by :func:`ggcn.experiments.runs.fit` for the same number of *synthesizer
-iterations* (learning iterations of the finest-grid f_θ; MGCN updates every grid once per iteration,
-GGCN its generator once every k); pass ``family="faces"`` for the recipes. Samples are scored by
+Every model is trained by :func:`ggcn.experiments.runs.fit` for the same *time*: its own number of
+iterations from :func:`equal_time`, by what an iteration costs (:data:`COST`); pass ``family="faces"``
+for the recipes. Samples are scored by
 :class:`ggcn.measure.scores.FaceScorer` (face-ruler KID, response distance, flat-patch excess, sharpness).
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -28,10 +28,19 @@ from ggcn.models.registry import FAMILY
 ABLATION = ("mgcn", "wmgcn", "ggcn-lhs+ams", "ggcn+ams", "ggcn")  # the paper's Fig. 6 (a)-(d) and full GGCN
 SCORES = ("kid", "response_distance", "flat_excess", "sharpness")
 GATE = "learned"  # a further score per model and seed: 1.0 if its KID clears the face ruler's bar
+SECONDS = "seconds"  # and the CPU seconds its training took
+# CPU time of one learning iteration relative to GGCN+AMS's, measured on the 16-px face recipes with
+# batches of 32 on one thread (MGCN runs Langevin chains on two grids, GGCN revises its generator's draws).
+COST = {"mgcn": 4.35, "wmgcn": 4.59, "ggcn-lhs+ams": 0.92, "ggcn+ams": 1.0, "ggcn": 2.79}
 # The paper's Fig. 9: GGCN+AMS drawn in one generator pass, GGCN with 100 Langevin steps; and, to
 # separate the sampler from the training, the GGCN+AMS model followed by the same Langevin steps.
 SAMPLERS = ("ams", "langevin", "ams+langevin")
 AMORTIZED, REVISED = "ggcn+ams", "ggcn"  # the models the sampler comparison reads
+
+
+def equal_time(ams_iterations: int, models: Sequence[str] = ABLATION) -> dict[str, int]:
+    """Iterations per model that take the time of ``ams_iterations`` of GGCN+AMS: n / COST[m], rounded."""
+    return {m: max(1, round(ams_iterations / COST[m])) for m in models}
 
 
 # -- sampling speed -----------------------------------------------------------------------
@@ -103,8 +112,9 @@ def interpolation_rows(model: Any, rows: int, midpoints: int = 8, seed: int = 0)
 class Ablation(Results):
     """What :func:`run_ablation` leaves: per-seed scores, curves, and the first seed's images.
 
-    ``scores[key]``: (models, seeds) for :data:`SCORES` and :data:`GATE`; ``curves``: (models, seeds, iterations)
-    response distance of the particles to the batch during learning; ``samples``: uint8
+    ``iterations``: (models,) learning iterations of each; ``scores[key]``: (models, seeds) for
+    :data:`SCORES`, :data:`GATE` and :data:`SECONDS`; ``curves``: (models, seeds, most iterations) response
+    distance of the particles to the batch during learning, NaN past a model's iterations; ``samples``: uint8
     (models, n_keep, C, H, W); ``sampler_scores[key]``: (samplers, seeds) for :data:`SCORES` and
     ``samples_per_s``; ``sampler_samples``: uint8 (samplers, n_keep, C, H, W); ``interpolation``:
     uint8 (rows, midpoints + 2, C, H, W) of the first seed's GGCN+AMS.
@@ -112,6 +122,7 @@ class Ablation(Results):
 
     models: tuple[str, ...]
     seeds: tuple[int, ...]
+    iterations: np.ndarray
     steps: int
     scores: dict[str, np.ndarray]
     curves: np.ndarray
@@ -134,8 +145,11 @@ class Ablation(Results):
         return from_uint8(self.sampler_samples[SAMPLERS.index(sampler)])
 
     def curves_of(self) -> dict[str, np.ndarray]:
-        """``{model: (seeds, iterations)}`` for ``viz.curves``."""
+        """``{model: (seeds, most iterations)}`` for ``viz.curves``."""
         return {m: self.curves[i] for i, m in enumerate(self.models)}
+
+    def iterations_of(self, model: str) -> int:
+        return int(self.iterations[self.models.index(model)])
 
     def speedup(self) -> np.ndarray:
         """Per seed: samples per second of one-pass AMS ÷ those of Langevin revision."""
@@ -149,7 +163,7 @@ def run_ablation(
     scorer: FaceScorer,
     *,
     models: Sequence[str] = ABLATION,
-    iterations: int | None = None,
+    iterations: int | Mapping[str, int] | None = None,
     n_samples: int = 100,
     n_keep: int = 16,
     steps: int = 100,
@@ -158,7 +172,8 @@ def run_ablation(
     device: str = "cpu",
     **overrides: Any,
 ) -> Ablation:
-    """Train every model of ``models`` for every seed with the same budget and score ``n_samples``
+    """Train every model of ``models`` for every seed (``iterations``: one count for all or one per model,
+    e.g. :func:`equal_time`; the profile's by default) and score ``n_samples``
     samples of each; per seed also compare the samplers (``steps`` Langevin steps) of the trained
     GGCN+AMS and GGCN, and interpolate ``rows`` pairs of codes with the first seed's GGCN+AMS.
     ``overrides`` go to :func:`ggcn.experiments.runs.fit` (e.g. ``family="faces"`` for the recipes)."""
@@ -170,10 +185,14 @@ def run_ablation(
     if not seeds:
         raise ValueError("give at least one seed (profile.n_seeds seeds give mean ± sd)")
     iterations = profile.iterations if iterations is None else iterations
+    budget = dict(iterations) if isinstance(iterations, Mapping) else {m: iterations for m in models}
+    if set(models) - set(budget):
+        raise ValueError(f"no iterations given for {sorted(set(models) - set(budget))}")
+    longest = max(budget[m] for m in models)
     callback = response_distance_callback(fixed_responses(data.shape[1]))
 
     def one(seed: int) -> dict[str, Any]:
-        runs = {name: fit(name, data, profile, seed, iterations=iterations, callbacks=[callback], device=device,
+        runs = {name: fit(name, data, profile, seed, iterations=budget[name], callbacks=[callback], device=device,
                           **overrides) for name in models}
         samples = []
         for run in runs.values():
@@ -183,15 +202,16 @@ def run_ablation(
         by_sampler, sampled = compare_samplers(runs[AMORTIZED].model, runs[REVISED].model, n_samples, steps, scorer,
                                                device=device)
         return {**{f"score_{k}": [s[k] for s in scores] for k in (*SCORES, GATE)},
+                f"score_{SECONDS}": [run.seconds for run in runs.values()],
                 **{f"sampler_score_{k}": [by_sampler[n][k] for n in SAMPLERS] for k in (*SCORES, "samples_per_s")},
-                "curves": [run.curve("response_distance", iterations) for run in runs.values()],
+                "curves": [run.curve("response_distance", longest) for run in runs.values()],
                 "samples": np.stack([to_uint8(x[:n_keep]) for x in samples]),
                 "sampler_samples": np.stack([to_uint8(sampled[n][:n_keep]) for n in SAMPLERS]),
                 "interpolation": to_uint8(interpolation_rows(runs[AMORTIZED].model, rows, midpoints, seed))}
 
     grid = sweep(one, {"seed": seeds})  # per seed: the same budget for every model, then the samplers
     by_seed = {k: np.moveaxis(v, 0, 1) for k, v in grid.items()}  # (models or samplers, seeds, ...)
-    return Ablation(tuple(models), tuple(seeds), steps,
+    return Ablation(tuple(models), tuple(seeds), np.array([budget[m] for m in models]), steps,
                     {k[6:]: v for k, v in by_seed.items() if k.startswith("score_")}, by_seed["curves"],
                     grid["samples"][0], {k[14:]: v for k, v in by_seed.items() if k.startswith("sampler_score_")},
                     grid["sampler_samples"][0], grid["interpolation"][0])
