@@ -63,7 +63,7 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", image_size=16, n_images=16, batch_size=16, iterations=12,
         langevin_steps=10, step_size=0.05, sigma=1.0, lr=1e-3, jko_weight=0.2,
-        n_seeds=3, width=16, particles=256, particle_iterations=60, z_dim=16,
+        n_seeds=3, width=16, particles=256, particle_iterations=30, z_dim=16,
     ),
     "teach": Profile(
         name="teach", image_size=32, n_images=64, batch_size=32, iterations=150,
@@ -319,7 +319,7 @@ PLANS: dict[str, Plan] = {
     ),
     "teach": Plan(
         stability_size=16, stability_iterations=30, stability_steps=None,
-        table_size=8, table_iterations=200, table_steps=None, table_seeds=3, step_size=None, lr=None,
+        table_size=8, table_iterations=130, table_steps=None, table_seeds=3, step_size=None, lr=None,
         n_train=None, n_real=500, n_samples=90, conditional_classes=3, n_keep=45, proxy_iterations=400,
         tiny_size=16, standin_per_class=64, is_splits=1, ruler_steps=1500,
     ),

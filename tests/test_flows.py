@@ -11,7 +11,10 @@ import torch
 from torch import nn
 
 from ggcn.config import get_profile
-from ggcn.core.rules import READINGS, JKORule, KLRule, make_rule, weight_unit
+from ggcn.core.chains import NoiseInit
+from ggcn.core.learner import EnergyModel
+from ggcn.core.langevin import LangevinConfig
+from ggcn.core.rules import CONTROLS, READINGS, EnergyPenaltyRule, JKORule, KLRule, R1Rule, make_rule, weight_unit
 from ggcn.models.registry import build_model
 from ggcn.models.nets import ConvEnergy
 
@@ -197,5 +200,62 @@ def test_unknown_rule_raises():
 
 def test_make_rule_builds_what_it_is_asked_for():
     assert type(make_rule("kl")) is KLRule
+    assert {name: type(make_rule(name, 0.3)) for name in CONTROLS} == {"r1": R1Rule, "energy-penalty": EnergyPenaltyRule}
+    assert make_rule("r1", 0.3).weight == 0.3
     rule = make_rule("jko", 0.112, "data")
     assert isinstance(rule, JKORule) and (rule.weight, rule.reading) == (0.112, "data")
+
+
+# Controls: regularised KL rules without a Wasserstein term, to tell JKO's geometry from plain regularisation.
+# R1:             loss = KL loss + (λ/2) mean ||∇_x f(X_obs)||²  (at the data only)
+# energy penalty: loss = KL loss + λ (mean f(X_obs)² + mean f(X~)²)
+
+def test_r1_penalty_is_half_lambda_times_the_squared_data_gradient():
+    f = Recorder(3)  # ∇_x f = w everywhere
+    x_obs, x_syn = torch.randn(4, 3), torch.randn(5, 3)
+    kl, _ = KLRule().loss(f, x_obs, x_syn, x_syn)
+    loss, stats = R1Rule(0.4).loss(f, x_obs, x_syn, x_syn)
+    assert torch.allclose(stats["r1_penalty"], f.w.pow(2).sum())
+    assert torch.allclose(loss, kl + 0.2 * f.w.pow(2).sum())
+
+
+def test_r1_looks_only_at_the_data_not_at_the_particles_path():
+    f = Recorder(3)
+    x_obs, x_syn = torch.randn(4, 3), torch.randn(5, 3)
+    R1Rule(0.4).loss(f, x_obs, x_syn, torch.randn(5, 3))
+    assert all(len(x) in (4, 5) for x in f.seen)
+    assert [x.shape[0] for x in f.seen].count(4) == 2  # the gap and the penalty, both at X_obs
+
+
+def test_energy_penalty_adds_lambda_times_the_mean_squared_energies():
+    f = Recorder(3)
+    x_obs, x_syn = torch.randn(4, 3), torch.randn(5, 3)
+    kl, _ = KLRule().loss(f, x_obs, x_syn, x_syn)
+    loss, stats = EnergyPenaltyRule(0.5).loss(f, x_obs, x_syn, x_syn)
+    penalty = (x_obs @ f.w).pow(2).mean() + (x_syn @ f.w).pow(2).mean()
+    assert torch.allclose(stats["energy_penalty"], penalty)
+    assert torch.allclose(loss, kl + 0.5 * penalty)
+
+
+def test_zero_weight_controls_are_the_kl_rule():
+    torch.manual_seed(0)
+    energy = ConvEnergy(1, 8, width=4)
+    x_obs, x_syn, x_prev = batches()
+    loss_kl, grads_kl = param_grads(energy, KLRule(), x_obs, x_syn, x_prev)
+    for name in CONTROLS:
+        loss, grads = param_grads(energy, make_rule(name, 0.0), x_obs, x_syn, x_prev)
+        assert torch.allclose(loss, loss_kl)
+        assert all(torch.allclose(a, b) for a, b in zip(grads, grads_kl))
+
+
+def test_gradient_clipping_bounds_the_step_the_optimizer_sees():
+    def model(clip):
+        torch.manual_seed(0)
+        return EnergyModel(ConvEnergy(1, 8, width=4), KLRule(), LangevinConfig(n_steps=2, step_size=0.01),
+                           NoiseInit(lambda n: torch.rand(n, 1, 8, 8) * 2 - 1), lr=1e-3, n_particles=6, max_grad_norm=clip)
+    x_obs = batches()[0]
+    clipped, free = model(1e-3), model(None)
+    clipped.step(x_obs), free.step(x_obs)
+    norm = torch.sqrt(sum(p.grad.pow(2).sum() for p in clipped.energy.parameters()))
+    assert norm == pytest.approx(1e-3, rel=1e-3)
+    assert torch.sqrt(sum(p.grad.pow(2).sum() for p in free.energy.parameters())) > 10 * norm

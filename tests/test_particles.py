@@ -137,7 +137,7 @@ def test_presets_and_rules_reject_unknown_names():
     assert config.get_preset("unstable").step_size > config.get_preset("stable").step_size
 
 
-@pytest.mark.parametrize("rule", sorted(particles.RULES))
+@pytest.mark.parametrize("rule", sorted(particles.RULES) + sorted(particles.CONTROLS))
 def test_evolve_records_snapshots_of_particles_and_potential(rule):
     toy = data.toy2d("gaussians8", 64)
     run = particles.evolve(toy, rule, 7, n_particles=32, snapshot_every=3, grid=12, langevin_steps=3, hidden=8)

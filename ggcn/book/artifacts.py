@@ -133,7 +133,7 @@ class Result:
         """One line for a figure caption: where these numbers came from, and by which code."""
         m, how = self.manifest, "recorded artifact" if self.loaded else "this build's run"
         cpu = f", {m['cpu_time_s']} CPU s" if m.get("cpu_time_s") is not None else ""
-        line = (f"{how}: profile {m['parameters'].get('profile', '?')}, seed(s) {m['seed']}, {m['device']}, "
+        line = (f"{how}: profile {m['parameters'].get('profile', '?')}, base seed {m['seed']}, {m['device']}, "
                 f"{m['wall_time_s']} s{cpu}, git {m['git_sha'][:12]}")
         return line + (f"; recorded with other code than this build's ({self.other_code})" if self.other_code else "")
 

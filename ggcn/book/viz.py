@@ -84,6 +84,19 @@ def curves(ax, x: Sequence[float], runs: dict[str, np.ndarray], ylabel: str, xla
     return ax
 
 
+def cell_grid(ax, values: np.ndarray, rows: Sequence[str], columns: Sequence[str], labels: np.ndarray,
+              title: str, cmap: str = "rocket_r", log: bool = False):
+    """A sweep as a grid of cells: colour by ``values`` (rows × columns; log scale if ``log``, NaN and ∞
+    grey), each cell written with its ``labels``."""
+    shown = np.where(np.isfinite(values), values, np.nan)
+    norm = matplotlib.colors.LogNorm() if log and np.isfinite(shown).any() else None
+    sns.heatmap(shown, ax=ax, annot=labels, fmt="", cmap=cmap, norm=norm, cbar=False, linewidths=0.5,
+                xticklabels=columns, yticklabels=rows, annot_kws={"fontsize": "small"})
+    ax.set_facecolor("0.8")
+    ax.set_title(title)
+    return ax
+
+
 # ---------------------------------------------------------------------------
 # The particle world
 

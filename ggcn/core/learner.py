@@ -69,11 +69,12 @@ class Options:
 
 
 class Synthesizer:
-    """f_θ with its rule, its sampler and its Adam optimizer."""
+    """f_θ with its rule, its sampler and its Adam optimizer (θ's gradient clipped to norm
+    ``max_grad_norm`` before each step when given)."""
 
     def __init__(self, energy: nn.Module, rule: KLRule, sampler: LangevinConfig, lr: float,
-                 betas: tuple[float, float] = BETAS):
-        self.energy, self.rule, self.sampler = energy, rule, sampler
+                 betas: tuple[float, float] = BETAS, max_grad_norm: float | None = None):
+        self.energy, self.rule, self.sampler, self.max_grad_norm = energy, rule, sampler, max_grad_norm
         self.optimizer = torch.optim.Adam(energy.parameters(), lr=lr, betas=betas)
 
     def update(self, x_obs: Tensor, x_prev: Tensor, x_syn: Tensor | None = None,
@@ -90,6 +91,8 @@ class Synthesizer:
         loss, rule_stats = self.rule.loss(energy, x_obs, chain.x, x_prev)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(self.energy.parameters(), self.max_grad_norm)
         self.optimizer.step()
         return chain, {**stats, **rule_stats, "loss": loss.detach()}
 
@@ -109,8 +112,9 @@ class EnergyModel(Synthesizer):
     """
 
     def __init__(self, energy: nn.Module, rule: KLRule, sampler: LangevinConfig, init: NoiseInit, lr: float,
-                 n_particles: int, betas: tuple[float, float] = BETAS, sample_steps: int | None = None):
-        super().__init__(energy, rule, sampler, lr, betas)
+                 n_particles: int, betas: tuple[float, float] = BETAS, sample_steps: int | None = None,
+                 max_grad_norm: float | None = None):
+        super().__init__(energy, rule, sampler, lr, betas, max_grad_norm)
         self.init, self.n_particles = init, n_particles
         self.sample_steps = sampler.n_steps if sample_steps is None else sample_steps
         self.particles: Tensor | None = None

@@ -96,15 +96,56 @@ class JKORule(KLRule):
         self.previous = state.get("previous")
 
 
+class R1Rule(KLRule):
+    """A control for the JKO rule: the KL rule plus (λ/2) · mean ||∇_x f_θ(X_obs)||², the same kind of
+    gradient penalty taken at the data only (R1, Mescheder et al. 2018), off the particles' path."""
+
+    name = "r1"
+
+    def __init__(self, weight: float = 0.2):
+        self.weight = weight
+
+    def loss(self, energy: Energy, x_obs: Tensor, x_syn: Tensor, x_prev: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        loss, stats = super().loss(energy, x_obs, x_syn, x_prev)
+        x = x_obs.detach().requires_grad_(True)
+        grad = torch.autograd.grad(energy(x).sum(), x, create_graph=True)[0]
+        penalty = grad.flatten(1).pow(2).sum(dim=1).mean()
+        stats["r1_penalty"] = penalty.detach()
+        return loss + 0.5 * self.weight * penalty, stats
+
+
+class EnergyPenaltyRule(KLRule):
+    """A control: the KL rule plus α · (mean f_θ(X_obs)² + mean f_θ(X~)²), which keeps the energies
+    small (the regulariser of Du & Mordatch 2019) without looking at gradients."""
+
+    name = "energy-penalty"
+
+    def __init__(self, weight: float = 0.2):
+        self.weight = weight
+
+    def loss(self, energy: Energy, x_obs: Tensor, x_syn: Tensor, x_prev: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        f_obs, f_syn = energy(x_obs), energy(x_syn)
+        gap = f_obs.mean() - f_syn.mean()
+        penalty = f_obs.pow(2).mean() + f_syn.pow(2).mean()
+        return -gap + self.weight * penalty, {"energy_gap": gap.detach(), "energy_penalty": penalty.detach()}
+
+
+CONTROLS = {"r1": R1Rule, "energy-penalty": EnergyPenaltyRule}
+
+
 def _match(x: Tensor, n: int) -> Tensor:
     """Repeat or cut the data batch to n rows (textures: one image, many particles)."""
     return x if len(x) == n else x[torch.arange(n, device=x.device) % len(x)]
 
 
 def make_rule(name: str, weight: float = 0.2, reading: str = "consecutive", unit: float = 1.0) -> KLRule:
-    """``"kl"`` or ``"jko"`` (with weight λ in units of ``unit``, and its ``reading``)."""
+    """``"kl"`` or ``"jko"`` (with weight λ in units of ``unit``, and its ``reading``), or one of the
+    :data:`CONTROLS` (weight λ) that regularise the KL rule without the Wasserstein term."""
     if name == "kl":
         return KLRule()
     if name == "jko":
         return JKORule(weight, reading, unit)
-    raise ValueError(f"unknown learning rule {name!r}; choose 'kl' (GCN, MLE) or 'jko' (wGCN, Wasserstein)")
+    if name in CONTROLS:
+        return CONTROLS[name](weight)
+    raise ValueError(f"unknown learning rule {name!r}; choose 'kl' (GCN, MLE), 'jko' (wGCN, Wasserstein) "
+                     f"or a control {sorted(CONTROLS)}")

@@ -89,6 +89,23 @@ RULES: dict[str, tuple[str, str]] = {
 }
 
 
+# Controls: the KL rule made steadier by means that have nothing Wasserstein about them. Weights are
+# the preset's λ (the JKO rule's own weight); θ's gradient is clipped to norm 1 before each Adam step.
+CONTROLS: dict[str, tuple[str, dict[str, float]]] = {
+    "kl-clip": ("kl", {"max_grad_norm": 1.0}),  # gradient clipping of θ
+    "kl-r1": ("r1", {}),  # KL + (λ/2) ||∇_x f||² at the data only
+    "kl-energy": ("energy-penalty", {}),  # KL + λ (f(X_obs)² + f(X~)²)
+}
+
+
+# The arms of the regularisation sweep (chapter 2): (rule, preset fields) per arm — the JKO rule at three
+# weights around the paper's 0.2, and the KL rule plain and with each control.
+ARMS: dict[str, tuple[str, dict[str, float]]] = {
+    "kl": ("kl", {}), "jko-0.02": ("jko", {"jko_weight": 0.02}), "jko-0.2": ("jko", {"jko_weight": 0.2}),
+    "jko-2": ("jko", {"jko_weight": 2.0}), **{name: (name, {}) for name in CONTROLS},
+}
+
+
 def gaussian_init(std: float = 1.0) -> Callable[[int], Tensor]:
     """Start particles from N(0, std² I) on the plane."""
     return lambda n: std * torch.randn(n, 2)
@@ -99,12 +116,15 @@ def particle_model(
 ) -> EnergyModel:
     """A 2-D energy model (MLP f_θ) with persistent chains started from N(0, I).
 
-    ``rule`` is a key of :data:`RULES`; ``overrides`` replace fields of the preset.
+    ``rule`` is a key of :data:`RULES` or :data:`CONTROLS`; ``overrides`` replace fields of the preset.
     """
-    if rule not in RULES:
-        raise ValueError(f"unknown rule {rule!r}; choose one of {sorted(RULES)}")
+    if rule in CONTROLS:
+        (name, model_options), reading = CONTROLS[rule], "consecutive"
+    elif rule in RULES:
+        (name, reading), model_options = RULES[rule], {}
+    else:
+        raise ValueError(f"unknown rule {rule!r}; choose one of {sorted(RULES)} or a control {sorted(CONTROLS)}")
     p = get_preset(preset, **overrides)
-    name, reading = RULES[rule]
     return EnergyModel(
         MLPEnergy(2, p.hidden),
         make_rule(name, p.jko_weight, reading),
@@ -112,6 +132,7 @@ def particle_model(
         PersistentChains(gaussian_init(), n_particles),
         lr=p.lr,
         n_particles=n_particles,
+        **model_options,
     )
 
 

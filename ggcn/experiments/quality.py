@@ -379,7 +379,7 @@ def quality_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu", dat
     label = metric_label(metric, dataset.name)
     verdict, pairs = table_verdict(tables, metric)
     tests = pair_tests(tables, metric)
-    closest = {setting: min(by_pair.items(), key=lambda kv: abs(kv[1]["delta"]) if np.isfinite(kv[1]["delta"]) else 0)
+    closest = {setting: min(by_pair.items(), key=lambda kv: abs(kv[1]["delta"]) if np.isfinite(kv[1]["delta"]) else np.inf)
                for setting, by_pair in tests.items()}
     record(metrics, "quality-table", verdict, measured_text(tables, metric, label) + "; closest pair: " + "; ".join(
            f"{setting} {pair} {test['text']}" for setting, (pair, test) in closest.items()), metric=label,
