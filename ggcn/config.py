@@ -319,7 +319,7 @@ PLANS: dict[str, Plan] = {
     ),
     "teach": Plan(
         stability_size=16, stability_iterations=30, stability_steps=None,
-        table_size=8, table_iterations=130, table_steps=None, table_seeds=3, step_size=None, lr=None,
+        table_size=8, table_iterations=200, table_steps=None, table_seeds=3, step_size=None, lr=None,
         n_train=None, n_real=500, n_samples=90, conditional_classes=3, n_keep=45, proxy_iterations=400,
         tiny_size=16, standin_per_class=64, is_splits=1, ruler_steps=1500,
     ),

@@ -45,7 +45,7 @@ def test_a_control_as_steady_as_jko_says_the_stability_is_not_the_geometry():
     assert side["delta"] == 0.3 and side["matched"] == ["kl-r1"]
     assert side["vs_kl"]["kl-r1"]["result"] == "lower" and side["vs_kl"]["kl-clip"]["result"] != "lower"
     assert side["jko_vs"]["kl-energy"]["result"] == "lower"
-    assert "kl-r1" in side["sentence"] and "plain regularisation" in side["sentence"]
+    assert "an R1 penalty" in side["sentence"] and "plain regularisation" in side["sentence"]
 
 
 def test_controls_that_steady_kl_less_than_jko_leave_the_geometry_standing():

@@ -93,6 +93,8 @@ def cell_grid(ax, values: np.ndarray, rows: Sequence[str], columns: Sequence[str
     sns.heatmap(shown, ax=ax, annot=labels, fmt="", cmap=cmap, norm=norm, cbar=False, linewidths=0.5,
                 xticklabels=columns, yticklabels=rows, annot_kws={"fontsize": "small"})
     ax.set_facecolor("0.8")
+    for i, j in zip(*np.nonzero(~np.isfinite(shown))):  # seaborn writes no label on a masked cell
+        ax.text(j + 0.5, i + 0.5, labels[i][j], ha="center", va="center", fontsize="small")
     ax.set_title(title)
     return ax
 

@@ -54,6 +54,9 @@ def regularisation_sweep(points: torch.Tensor, deltas: Sequence[float], seeds: S
             "failed": grid["failed"].sum(-1).tolist()}
 
 
+CONTROL_NAMES = {"kl-clip": "gradient clipping", "kl-r1": "an R1 penalty", "kl-energy": "an energy penalty"}
+
+
 def control_tests(sweep_metrics: dict[str, Any], jko: str = "jko-0.2") -> dict[str, Any]:
     """The side test of the sweep at its largest δ, on log10 of the final distances: every arm vs KL
     (does it steady KL?) and ``jko`` vs every control (does the Wasserstein term do more than a plain
@@ -65,16 +68,16 @@ def control_tests(sweep_metrics: dict[str, Any], jko: str = "jko-0.2") -> dict[s
     jko_vs = {a: difference(row[jko], row[a]) for a in controls}
     steady = [a for a in controls if vs_kl[a].result == LOWER]
     matched = [a for a in steady if jko_vs[a].result != LOWER]
-    delta = sweep_metrics["deltas"][top]
+    delta, named = sweep_metrics["deltas"][top], lambda names: " and ".join(CONTROL_NAMES.get(a, a) for a in names)
     if vs_kl[jko].result != LOWER:
         sentence = f"at δ = {delta:g} the JKO rule ({jko}) does not end closer to the data than KL, so there is nothing to explain"
     elif matched:
-        sentence = (f"at δ = {delta:g}, KL with {' and '.join(matched)} — no Wasserstein term — ends as close to the data "
+        sentence = (f"at δ = {delta:g}, KL with {named(matched)} — no Wasserstein term — ends as close to the data "
                     f"as the JKO rule or closer: here JKO's stability is what plain regularisation also gives, not "
                     f"something only its Wasserstein geometry provides")
     elif steady:
-        sentence = (f"at δ = {delta:g}, {' and '.join(steady)} also steady KL, but the JKO rule ends closer to the data "
-                    f"than each of them")
+        sentence = (f"at δ = {delta:g}, KL with {named(steady)} is steadier than plain KL, but the JKO rule ends "
+                    f"closer to the data than each of them")
     else:
         sentence = f"at δ = {delta:g} no control steadies KL; only the JKO rule does"
     return {"delta": delta, "vs_kl": {a: t.to_dict() for a, t in vs_kl.items()},
