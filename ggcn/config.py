@@ -4,7 +4,7 @@
   ``get_profile("smoke", iterations=20)`` overrides single fields.
 * :func:`recipe` -- how one image model learns on one data family (σ, δ, L, γ, λ, chains, generator).
 * :data:`PLANS` -- the quality chapter's budget per profile; :data:`PRESETS` -- the 2-D particle
-  world's regimes; :data:`REGIMES` -- multiples of a recipe's γ and δ (stable vs unstable).
+  world's regimes; :data:`REGIMES` -- multiples of a recipe's γ and δ (stable, graded, unstable).
 
 Every table is read with :func:`named`: a name, plus overrides of single fields.
 """
@@ -370,9 +370,13 @@ def get_preset(preset: str | ParticlePreset, **overrides: Any) -> ParticlePreset
     return named("particle preset", PRESETS, preset, **overrides)
 
 
-# Regimes of the stable-vs-unstable image runs: multiples of the baseline recipe's γ (lr) and δ
-# (step_size). "unstable" makes a GCN on 16×16 faces at the teach profile saturate into stripes.
+# Regimes of the image runs: multiples of the baseline recipe's γ (lr) and δ (step_size). "unstable"
+# makes a GCN on 16×16 faces at the teach profile saturate into stripes; the graded ones step γ and δ
+# up one at a time (the paper's Fig. 4 changes the learning rate "a little").
 REGIMES: dict[str, dict[str, float]] = {
     "stable": {"lr": 1.0, "step_size": 1.0},
+    **{f"lr{k}": {"lr": float(k), "step_size": 1.0} for k in (2, 3, 5)},
+    **{f"step{k}": {"lr": 1.0, "step_size": float(k)} for k in (2, 3)},
     "unstable": {"lr": 30.0, "step_size": 3.0},
 }
+STABILITY_SWEEP = tuple(REGIMES)  # the graded sweep of chapter 3: γ ×{1, 2, 3, 5}, δ ×{2, 3}, then both

@@ -174,24 +174,64 @@ def test_ending_lower_without_converging_faster_is_not_the_claim():
     assert claim.final == "lower" and claim.auc != "lower" and not claim.reproduced
 
 
-def test_record_wgcn_claims_reads_verdicts_off_the_runs():
-    """wGCN lower on every seed → Fig. 5 reproduced; GCN blows up in the unstable regime while
-    wGCN holds → Fig. 4 reproduced; if GCN does not blow up the regime did not test the claim."""
+def _levels(gcn, wgcn, seeds=(1.0, 1.05, 0.95, 1.02, 0.98)):
+    """A comparison whose GCN and wGCN curves are flat, one per seed a little off the given level."""
     from types import SimpleNamespace
 
-    from ggcn.experiments import verdicts
+    spread = np.array(seeds)[:, None]
+    return SimpleNamespace(curves_at=lambda: {m: np.full((len(seeds), 8), level) * spread
+                                              for m, level in (("gcn", gcn), ("wgcn", wgcn))})
 
-    def comparison(gcn, wgcn):  # three seeds, each a flat curve a little off the given level
-        seeds = np.array([[1.0], [1.05], [0.95]])
-        return SimpleNamespace(curves_at=lambda: {m: np.full((3, 8), level) * seeds
-                                                  for m, level in (("gcn", gcn), ("wgcn", wgcn))})
+
+def test_record_wgcn_claims_reads_verdicts_off_the_runs():
+    """wGCN lower on every seed → Fig. 5 reproduced; GCN blows up in a harder regime while wGCN
+    holds → Fig. 4 reproduced; if GCN blows up nowhere the sweep did not test the claim."""
+    from ggcn.experiments import verdicts
 
     summaries = {"gcn": {"final": [2.0, 2.1, 1.9], "auc": [3.0, 3.1, 2.9]},
                  "wgcn": {"final": [1.0, 1.1, 0.9], "auc": [2.0, 2.1, 1.9]}}
-    metrics = record_wgcn_claims({}, summaries, comparison(1.0, 1.0), comparison(50.0, 1.5))
+    sweep = {"stable": _levels(1.0, 1.0), "lr5": _levels(1.0, 1.0), "unstable": _levels(50.0, 1.5)}
+    metrics = record_wgcn_claims({}, summaries, _levels(1.0, 1.0), sweep)
     assert metrics["claims"]["faster-convergence"]["verdict"] == verdicts.REPRODUCED
-    assert metrics["claims"]["stability"]["verdict"] == verdicts.REPRODUCED
-    metrics = record_wgcn_claims({}, {"gcn": summaries["wgcn"], "wgcn": summaries["gcn"]},
-                                        comparison(1.0, 1.0), comparison(1.5, 1.5))
+    stability = metrics["claims"]["stability"]
+    assert stability["verdict"] == verdicts.REPRODUCED and stability["broken"] == ["unstable"]
+    assert stability["cells"]["lr5"]["verdict"] is None  # GCN did not break there: not judged
+    calm = {"stable": _levels(1.0, 1.0), "unstable": _levels(1.5, 1.5)}
+    metrics = record_wgcn_claims({}, {"gcn": summaries["wgcn"], "wgcn": summaries["gcn"]}, _levels(1.0, 1.0), calm)
     assert metrics["claims"]["faster-convergence"]["verdict"] == verdicts.NOT_REPRODUCED
     assert metrics["claims"]["stability"]["verdict"] == verdicts.INCONCLUSIVE
+
+
+def test_stability_is_regime_dependent_when_wgcn_holds_in_one_broken_regime_and_fails_in_another():
+    from ggcn.experiments import verdicts
+    from ggcn.experiments.rules import record_stability
+
+    sweep = {"stable": _levels(1.0, 1.0), "lr5": _levels(3.0, 1.2), "step3": _levels(3.0, 6.0)}
+    stability = record_stability({}, sweep)["claims"]["stability"]
+    assert stability["cells"]["lr5"]["verdict"] == verdicts.REPRODUCED
+    assert stability["cells"]["step3"]["verdict"] == verdicts.NOT_REPRODUCED
+    assert stability["verdict"] == verdicts.REGIME_DEPENDENT
+    assert stability["wgcn_broken"] == ["lr5", "step3"] and "lr5 γ×5 δ×1" in stability["measured"]
+    only_worse = record_stability({}, {"stable": _levels(1.0, 1.0), "step3": _levels(3.0, 6.0)})
+    assert only_worse["claims"]["stability"]["verdict"] == verdicts.NOT_REPRODUCED
+
+
+def test_no_stability_verdict_when_gcn_did_not_learn_in_the_stable_regime():
+    from types import SimpleNamespace
+
+    from ggcn.experiments import verdicts
+    from ggcn.experiments.rules import record_stability
+
+    rising = np.linspace(1.0, 2.0, 8)[None].repeat(5, 0)  # every seed ends farther than it began
+    stable = SimpleNamespace(curves_at=lambda: {"gcn": rising, "wgcn": rising})
+    stability = record_stability({}, {"stable": stable, "unstable": _levels(50.0, 1.5)})["claims"]["stability"]
+    assert stability["verdict"] == verdicts.NOT_LEARNED and stability["cells"]["stable"]["gcn"]["failed"] == 5
+
+
+def test_the_graded_sweep_steps_one_factor_at_a_time_before_the_unstable_regime():
+    from ggcn.config import STABILITY_SWEEP
+
+    factors = [(REGIMES[r]["lr"], REGIMES[r]["step_size"]) for r in STABILITY_SWEEP]
+    assert factors[0] == (1.0, 1.0) and factors[-1] == (30.0, 3.0)
+    assert {lr for lr, step in factors if step == 1.0} == {1.0, 2.0, 3.0, 5.0}
+    assert {step for lr, step in factors if lr == 1.0} == {1.0, 2.0, 3.0}

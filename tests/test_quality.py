@@ -203,7 +203,7 @@ def test_proxy_is_is_one_for_a_single_class_and_k_for_k_certain_balanced_classes
         scores.proxy_inception_score(OneHot(k), balanced, splits=0)
 
 
-def test_proxy_scorer_gives_fid_is_and_label_accuracy_only_for_labelled_samples():
+def test_proxy_scorer_gives_fid_kid_is_and_label_accuracy_only_for_labelled_samples():
     x, y = blobs(n_per_class=20)
     ds = datasets.Labelled("blobs", x, y, x, y, ("a", "b", "c"))
     scorer = scores.ProxyScorer(fit_proxy(ds.x, ds.y, iterations=60), x)
@@ -212,6 +212,22 @@ def test_proxy_scorer_gives_fid_is_and_label_accuracy_only_for_labelled_samples(
     assert same["proxy_is"] > 2.5  # three confidently separated classes
     flat = scorer(torch.zeros_like(x), torch.full((len(x),), -1))
     assert "label_accuracy" not in flat and flat["proxy_fid"] > 1.0 and flat["proxy_is"] < 1.5
+    halves = scores.ProxyScorer(scorer.classifier, x[::2])  # KID: the other half of the data is near 0 (the
+    other, flat = halves(x[1::2], y[1::2])["proxy_kid"], halves(torch.zeros_like(x), y)["proxy_kid"]  # unbiased
+    assert flat > 1.0 and abs(other) < 0.2 * flat  # estimate may go below 0), a flat set is far
+
+
+def test_the_proxy_scores_are_checked_on_the_digit_rulers_reference_rows():
+    ruler = digit_ruler(0, 8, n_held_out=40, steps=20)
+    x, y = ruler.train_images, torch.arange(len(ruler.train_images)) % 10
+    scorer = scores.ProxyScorer(fit_proxy(x, y, iterations=60), ruler.held_out)
+    proxy = quality.proxy_references(scorer, ruler.rows())
+    assert set(proxy["references"]) == set(ruler.rows())
+    assert set(proxy["check"]) == set(quality.PROXY_SCORES) == set(proxy["passed"])
+    refs = proxy["references"]
+    for key in ("proxy_fid", "proxy_kid"):  # held-out digits are closest to the held-out reference
+        assert refs["real"][key] < min(refs[row][key] for row in ("noise", "flat", "mean"))
+        assert ("ordering holds" in proxy["check"][key]) == proxy["passed"][key]
 
 
 def test_the_digit_rulers_bar_for_conditional_samples_asks_for_the_classes_drawn():

@@ -73,10 +73,10 @@ class JKORule(KLRule):
         x_ref = x_obs if self.reading == "data" else x_prev
         eps = torch.rand(len(x_syn), *([1] * (x_syn.dim() - 1)), device=x_syn.device, dtype=x_syn.dtype)
         x_hat = (eps * x_syn.detach() + (1 - eps) * _match(x_ref, len(x_syn)).detach()).requires_grad_(True)
-        grad = torch.autograd.grad(energy(x_hat).sum(), x_hat, create_graph=True)[0]
+        grad = _input_gradient(energy, x_hat)
         if self.reading == "proximal":
             grad = grad - self._previous_gradient(energy, x_hat)
-        penalty = grad.flatten(1).pow(2).sum(dim=1).mean()
+        penalty = _mean_square_norm(grad)
         stats["jko_penalty"] = penalty.detach()
         return loss + 0.5 * self.weight * self.unit * penalty, stats
 
@@ -107,9 +107,7 @@ class R1Rule(KLRule):
 
     def loss(self, energy: Energy, x_obs: Tensor, x_syn: Tensor, x_prev: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         loss, stats = super().loss(energy, x_obs, x_syn, x_prev)
-        x = x_obs.detach().requires_grad_(True)
-        grad = torch.autograd.grad(energy(x).sum(), x, create_graph=True)[0]
-        penalty = grad.flatten(1).pow(2).sum(dim=1).mean()
+        penalty = _mean_square_norm(_input_gradient(energy, x_obs.detach().requires_grad_(True)))
         stats["r1_penalty"] = penalty.detach()
         return loss + 0.5 * self.weight * penalty, stats
 
@@ -131,6 +129,16 @@ class EnergyPenaltyRule(KLRule):
 
 
 CONTROLS = {"r1": R1Rule, "energy-penalty": EnergyPenaltyRule}
+
+
+def _input_gradient(energy: Energy, x: Tensor) -> Tensor:
+    """∇_x f_θ(x) at a leaf ``x`` that requires grad, kept differentiable in θ (for a penalty on it)."""
+    return torch.autograd.grad(energy(x).sum(), x, create_graph=True)[0]
+
+
+def _mean_square_norm(grad: Tensor) -> Tensor:
+    """mean over the batch of ||g||²."""
+    return grad.flatten(1).pow(2).sum(dim=1).mean()
 
 
 def _match(x: Tensor, n: int) -> Tensor:

@@ -288,7 +288,7 @@ def _snapshot(state: Any) -> Any:
         if hasattr(state, "_metadata"):  # an nn.Module state_dict's per-module versions
             out._metadata = copy.deepcopy(state._metadata)
         return out
-    if isinstance(state, (list, tuple)) and type(state) in (list, tuple):
+    if type(state) in (list, tuple):
         return type(state)(_snapshot(v) for v in state)
     return copy.deepcopy(state)
 

@@ -31,7 +31,7 @@ from ggcn.experiments.verdicts import (HIGHER_IS_BETTER, combine, describe, diff
 from ggcn.measure import data
 from ggcn.measure.datasets import HELD_OUT, Labelled, from_uint8, table_set, tiny_set, to_uint8
 from ggcn.measure.proxy import fit_proxy, label_accuracy
-from ggcn.measure.rulers import digit_ruler
+from ggcn.measure.rulers import digit_ruler, ordering_check
 from ggcn.measure.scores import DigitRulerScorer, ProxyScorer, Scorer, combine_scorers, inception_scorer
 from ggcn.models.cooperative import GGCN_NAMES
 from ggcn.models.registry import MODELS
@@ -272,13 +272,14 @@ def pair_tests(tables: dict[str, Table], metric: str) -> dict[str, dict[str, dic
 
 def metric_label(metric: str, dataset: str) -> str:
     """The name a number is shown under: proxies name their classifier, Inception numbers their network."""
-    names = {"proxy_fid": "proxy FID", "proxy_is": "proxy IS", "label_accuracy": "label accuracy",
+    names = {"proxy_fid": "proxy FID", "proxy_kid": "proxy KID", "proxy_is": "proxy IS",
+             "label_accuracy": "label accuracy",
              "inception_fid": "FID (Inception-v3)", "inception_is": "IS (Inception-v3)",
              "inception_kid": "KID (Inception-v3)"}
     if metric not in names:
         raise KeyError(f"unknown metric {metric!r}; known: {sorted(names)}")
-    return f"{names[metric]} ({dataset} classifier)" if metric in ("proxy_fid", "proxy_is", "label_accuracy") \
-        else names[metric]
+    by_proxy = metric.startswith("proxy_") or metric == "label_accuracy"
+    return f"{names[metric]} ({dataset} classifier)" if by_proxy else names[metric]
 
 
 def measured_text(tables: dict[str, Table], metric: str, label: str) -> str:
@@ -319,6 +320,7 @@ def _score_table(dataset: Labelled, profile: Profile, plan: Plan, seeds: Sequenc
     if ruler is not None:
         info["ruler"] = {"check": ruler.check().message, "references": {
             row: {k: scores[k] for k in ("recognised", "classes")} for row, scores in ruler.references().items()}}
+        info["proxy"] = proxy_references(ProxyScorer(classifier, dataset.real, plan.is_splits), ruler.rows())
     tables, arrays = {}, {}
     for setting, subset in (("unconditional", dataset), ("conditional", conditional_set)):
         conditional = setting == "conditional"
@@ -341,6 +343,20 @@ def _score_table(dataset: Labelled, profile: Profile, plan: Plan, seeds: Sequenc
         arrays[SETTING_PREFIX[setting] + "real"], arrays[SETTING_PREFIX[setting] + "real_labels"] = \
             to_uint8(real_x), real_y.numpy()
     return info, tables, arrays
+
+
+PROXY_SCORES = ("proxy_fid", "proxy_kid", "proxy_is")
+
+
+def proxy_references(scorer: ProxyScorer, rows: dict[str, Tensor]) -> dict[str, Any]:
+    """The proxy scores of reference rows (a ruler's :meth:`~ggcn.measure.rulers.Ruler.rows`) and the
+    check that each ranks real above blurred above noise, flat grey and the mean image."""
+    references = {row: {k: v for k, v in scorer(x, torch.full((len(x),), -1)).items() if k in PROXY_SCORES}
+                  for row, x in rows.items()}
+    checks = {k: ordering_check(f"proxy {k[len('proxy_'):].upper()}", references, k, HIGHER_IS_BETTER[k])
+              for k in PROXY_SCORES}
+    return {"references": references, "check": {k: c.message for k, c in checks.items()},
+            "passed": {k: c.passed for k, c in checks.items()}}
 
 
 def quality_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu", data_root: str | Path | None = None,

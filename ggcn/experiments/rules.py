@@ -18,8 +18,9 @@ from torch import Tensor
 
 from ggcn.config import REGIMES, Profile, recipe
 from ggcn.experiments.runs import Results, fit, sweep
-from ggcn.experiments.verdicts import (HIGHER, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, convergence, describe,
-                                       difference, failed, final_distance, judge, most, record)
+from ggcn.experiments.verdicts import (HIGHER, INCONCLUSIVE, NOT_LEARNED, NOT_REPRODUCED, REGIME_DEPENDENT,
+                                       REPRODUCED, convergence, difference, failed, final_distance, judge, most,
+                                       record)
 from ggcn.measure.datasets import from_uint8, to_uint8
 from ggcn.measure.metrics import fixed_responses, response_distance_callback
 from ggcn.models.registry import MODELS
@@ -199,34 +200,60 @@ def compare_regimes(
 
 
 def record_wgcn_claims(metrics: dict[str, Any], summaries: dict[str, dict[str, list[float]]],
-                       stable: "Comparison", unstable: "Comparison") -> dict[str, Any]:
+                       stable: "Comparison", sweep: dict[str, "Comparison"]) -> dict[str, Any]:
     """Record this chapter's verdicts on the paper's Fig. 5 and Fig. 4 claims in ``metrics``.
 
     * "faster-convergence": wGCN (recipe's λ) ends lower *and* has a lower area under the curve than
       GCN by the declared test (:func:`ggcn.experiments.verdicts.convergence`); either higher → not.
-    * "stability": in the unstable regime wGCN's final distance is below GCN's, over every seed. If GCN
-      does not break (its unstable distance is not above its stable one), the regime did not test the
-      claim → inconclusive.
-
-    Gate of both: GCN learned in the stable regime (its distance fell on most seeds, :func:`verdicts.failed`).
+      Gate: GCN learned in ``stable`` (its distance fell on most seeds, :func:`verdicts.failed`).
+    * "stability": :func:`record_stability` on the graded ``sweep`` of regimes.
     """
-    curves = {(regime, m): comp.curves_at()[m] for regime, comp in (("stable", stable), ("unstable", unstable))
-              for m in ("gcn", "wgcn")}
-    learned = most([not failed(c) for c in curves["stable", "gcn"]])
+    learned = most([not failed(c) for c in stable.curves_at()["gcn"]])
     fc = convergence(summaries["wgcn"], summaries["gcn"], learned=learned)
     record(metrics, "faster-convergence", fc.verdict, fc.text, seeds=len(summaries["gcn"]["final"]))
-    final = {key: [final_distance(c) for c in runs] for key, runs in curves.items()}
-    broke, holds = difference(final["unstable", "gcn"], final["stable", "gcn"]), \
-        difference(final["unstable", "wgcn"], final["unstable", "gcn"])
-    verdict = judge(final["unstable", "wgcn"], final["unstable", "gcn"], learned=learned)
-    if verdict in (REPRODUCED, NOT_REPRODUCED) and broke.result != HIGHER:
-        verdict = INCONCLUSIVE
-    factors = REGIMES["unstable"]
-    measured = (f"unstable regime ({factors['lr']:g}× learning rate, {factors['step_size']:g}× Langevin step), "
-                f"{len(final['unstable', 'gcn'])} seeds, final response distance (stable → unstable): "
-                f"GCN {describe(final['stable', 'gcn'])} → {describe(final['unstable', 'gcn'])}, "
-                f"wGCN {describe(final['stable', 'wgcn'])} → {describe(final['unstable', 'wgcn'])}; "
-                f"GCN unstable − stable: {broke.text()}; wGCN − GCN, unstable: {holds.text()}")
-    record(metrics, "stability", verdict, measured, seeds=len(final["unstable", "gcn"]),
-           gcn_broke=broke.to_dict(), wgcn_vs_gcn=holds.to_dict(), learned=learned)
-    return metrics
+    return record_stability(metrics, sweep)
+
+
+def record_stability(metrics: dict[str, Any], sweep: dict[str, "Comparison"], base: str = "stable") -> dict[str, Any]:
+    """The "stability" verdict (Fig. 4) on a sweep of named regimes (:data:`REGIMES`, ``base`` among them).
+
+    In each regime GCN *broke* if its final distances are higher than at ``base`` by the declared test
+    (Welch's t, or Fisher's exact test on diverged runs); there wGCN is judged against GCN. Reproduced if
+    wGCN is lower wherever GCN broke, not reproduced if it is higher somewhere and lower nowhere,
+    regime-dependent if both happen, inconclusive if GCN broke nowhere. Gate: GCN learned at ``base``.
+    """
+    final = {(r, m): [final_distance(c) for c in comp.curves_at()[m]] for r, comp in sweep.items()
+             for m in ("gcn", "wgcn")}
+    learned = most([not failed(c) for c in sweep[base].curves_at()["gcn"]])
+    cells: dict[str, Any] = {}
+    for r, comp in sweep.items():
+        curves = comp.curves_at()
+        cell = {m: {"final": final[r, m], "failed": sum(failed(c) for c in curves[m])} for m in ("gcn", "wgcn")}
+        if r != base:
+            broke = difference(final[r, "gcn"], final[base, "gcn"])
+            holds = difference(final[r, "wgcn"], final[r, "gcn"])
+            cell.update(gcn_broke=broke.to_dict(), wgcn_vs_gcn=holds.to_dict(),
+                        wgcn_broke=difference(final[r, "wgcn"], final[base, "wgcn"]).to_dict(),
+                        verdict=judge(final[r, "wgcn"], final[r, "gcn"]) if broke.result == HIGHER else None)
+        cells[r] = cell
+    judged = [c["verdict"] for c in cells.values() if c.get("verdict")]
+    if not learned:
+        verdict = NOT_LEARNED
+    elif REPRODUCED in judged and NOT_REPRODUCED in judged:
+        verdict = REGIME_DEPENDENT
+    elif judged and all(v == REPRODUCED for v in judged):
+        verdict = REPRODUCED
+    else:
+        verdict = NOT_REPRODUCED if NOT_REPRODUCED in judged else INCONCLUSIVE
+    broken = [r for r, c in cells.items() if c.get("verdict")]
+    wgcn_broken = [r for r, c in cells.items() if r != base and c["wgcn_broke"]["result"] == HIGHER]
+    n = len(final[base, "gcn"])
+    measured = (f"{len(sweep)} regimes (γ, δ as multiples of the recipe's: "
+                + ", ".join(f"{r} γ×{REGIMES[r]['lr']:g} δ×{REGIMES[r]['step_size']:g}" for r in sweep)
+                + f"), {n} seeds each; GCN broke (final distance above its {base} one) in "
+                + (", ".join(f"{r} ({cells[r]['gcn_broke']['text']}; wGCN − GCN there: "
+                             f"{cells[r]['wgcn_vs_gcn']['text']})" for r in broken) if broken else "no regime")
+                + "; wGCN's own distance rose above its " + base + " one in "
+                + (", ".join(wgcn_broken) if wgcn_broken else "no regime"))
+    return record(metrics, "stability", verdict, measured, seeds=n, cells=cells, learned=learned, broken=broken,
+                  wgcn_broken=wgcn_broken)

@@ -126,18 +126,20 @@ class Ruler(ABC):
             self._references = {name: self.score(x) for name, x in self.rows().items()}
         return self._references
 
-    def better(self, a: float, b: float) -> bool:
-        """``a`` strictly better than ``b`` on this ruler's primary number."""
-        return a > b if self.higher_is_better else a < b
-
     def check(self) -> Check:
         """Every pair of :data:`ORDERING` strictly in order on ``primary``."""
-        v = {k: self.references()[k][self.primary] for k in REQUIRED_ROWS}
-        failures = [f"{a} is not better than {b}" for a, b in ORDERING if not self.better(v[a], v[b])]
-        numbers = ", ".join(f"{k} {v[k]:.4g}" for k in REQUIRED_ROWS)
-        sense = "higher" if self.higher_is_better else "lower"
-        verdict = "ordering holds" if not failures else "ordering FAILS (" + "; ".join(failures) + ")"
-        return Check(not failures, f"{self.name}: {verdict} on {self.primary} ({sense} is better): {numbers}")
+        return ordering_check(self.name, self.references(), self.primary, self.higher_is_better)
+
+
+def ordering_check(name: str, references: dict[str, dict[str, float]], key: str, higher_is_better: bool) -> Check:
+    """Whether the reference rows (row -> scores) are strictly in the order of :data:`ORDERING` on ``key``."""
+    v = {k: references[k][key] for k in REQUIRED_ROWS}
+    failures = [f"{a} is not better than {b}" for a, b in ORDERING
+                if not (v[a] > v[b] if higher_is_better else v[a] < v[b])]
+    numbers = ", ".join(f"{k} {v[k]:.4g}" for k in REQUIRED_ROWS)
+    sense = "higher" if higher_is_better else "lower"
+    verdict = "ordering holds" if not failures else "ordering FAILS (" + "; ".join(failures) + ")"
+    return Check(not failures, f"{name}: {verdict} on {key} ({sense} is better): {numbers}")
 
 
 def _augment(x: Tensor) -> Tensor:

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ggcn.measure.evaluation import InceptionUnavailable, extract_features, fid_with_features, image_quality, \
-    inception_metrics, inception_weights
+from ggcn.measure.evaluation import InceptionUnavailable, extract_features, frechet_distance, image_quality, \
+    inception_metrics, inception_weights, kernel_distance
 from ggcn.measure.metrics import fixed_responses, response_distance
 from ggcn.measure.proxy import ProxyClassifier, label_accuracy, proxy_fid
 from ggcn.measure.rulers import DigitRuler, FaceRuler
@@ -50,16 +50,28 @@ def proxy_inception_score(classifier: nn.Module, x: Tensor, splits: int = 1) -> 
 
 
 class ProxyScorer:
-    """Proxy FID, proxy IS and (for labelled samples) label accuracy, all on one proxy classifier."""
+    """Proxy FID, proxy KID, proxy IS and (for labelled samples) label accuracy, all on one proxy
+    classifier's penultimate features and softmax. KID (unbiased, cubic polynomial kernel) reads the
+    features centred on the real set's mean and divided by their root-mean-square spread (one number for
+    all features), so that the kernel sees numbers of order 1."""
 
     def __init__(self, classifier: ProxyClassifier, real: Tensor, splits: int = 1):
-        self.classifier, self.real, self.splits = classifier.eval(), real, splits
+        self.classifier, self.splits = classifier.eval(), splits
+        self.real_features = extract_features(classifier.features, real)[0]
+        self.center = self.real_features.mean(0)
+        self.scale = (self.real_features - self.center).pow(2).mean().sqrt().clamp_min(1e-6)  # one number
+
+    def _standard(self, features: Tensor) -> Tensor:
+        return (features - self.center) / self.scale
 
     def __call__(self, fake: Tensor, y: Tensor) -> dict[str, float]:
         fake = fake.clamp(-1, 1)
         is_mean, is_sd = proxy_inception_score(self.classifier, fake, self.splits)
-        scores = {"proxy_fid": fid_with_features(self.real, fake, self.classifier.features),
-                  "proxy_is": is_mean, "proxy_is_sd": is_sd}
+        features = extract_features(self.classifier.features, fake)[0]
+        scores = {"proxy_fid": frechet_distance(self.real_features, features),
+                  "proxy_kid": kernel_distance(self._standard(self.real_features), self._standard(features))[0],
+                  "proxy_is": is_mean,
+                  "proxy_is_sd": is_sd}
         if (y >= 0).all():
             scores["label_accuracy"] = label_accuracy(self.classifier, fake, y)
         return scores
