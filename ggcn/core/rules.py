@@ -41,8 +41,12 @@ class KLRule:
 
     def loss(self, energy: Energy, x_obs: Tensor, x_syn: Tensor, x_prev: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """Return (−L_KL, diagnostics). ``x_prev`` is unused by this rule."""
-        f_obs, f_syn = energy(x_obs).mean(), energy(x_syn).mean()
-        gap = f_obs - f_syn
+        return self.kl_loss(energy(x_obs), energy(x_syn))
+
+    @staticmethod
+    def kl_loss(f_obs: Tensor, f_syn: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """−L_KL = −(mean f_θ(X_obs) − mean f_θ(X~)) from the energies, with the gap as diagnostic."""
+        gap = f_obs.mean() - f_syn.mean()
         return -gap, {"energy_gap": gap.detach()}
 
     def state_dict(self) -> dict[str, Any]:
@@ -123,9 +127,9 @@ class EnergyPenaltyRule(KLRule):
 
     def loss(self, energy: Energy, x_obs: Tensor, x_syn: Tensor, x_prev: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         f_obs, f_syn = energy(x_obs), energy(x_syn)
-        gap = f_obs.mean() - f_syn.mean()
+        loss, stats = self.kl_loss(f_obs, f_syn)
         penalty = f_obs.pow(2).mean() + f_syn.pow(2).mean()
-        return -gap + self.weight * penalty, {"energy_gap": gap.detach(), "energy_penalty": penalty.detach()}
+        return loss + self.weight * penalty, {**stats, "energy_penalty": penalty.detach()}
 
 
 CONTROLS = {"r1": R1Rule, "energy-penalty": EnergyPenaltyRule}

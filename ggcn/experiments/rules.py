@@ -200,43 +200,45 @@ def compare_regimes(
 
 
 def record_wgcn_claims(metrics: dict[str, Any], summaries: dict[str, dict[str, list[float]]],
-                       stable: "Comparison", sweep: dict[str, "Comparison"]) -> dict[str, Any]:
+                       stable: "Comparison", sweep: dict[str, "Comparison"],
+                       variants: dict[str, tuple[str, "Comparison"]] | None = None) -> dict[str, Any]:
     """Record this chapter's verdicts on the paper's Fig. 5 and Fig. 4 claims in ``metrics``.
 
     * "faster-convergence": wGCN (recipe's λ) ends lower *and* has a lower area under the curve than
       GCN by the declared test (:func:`ggcn.experiments.verdicts.convergence`); either higher → not.
       Gate: GCN learned in ``stable`` (its distance fell on most seeds, :func:`verdicts.failed`).
-    * "stability": :func:`record_stability` on the graded ``sweep`` of regimes.
+    * "stability": :func:`record_stability` on the graded ``sweep`` of regimes (and its ``variants``).
     """
     learned = most([not failed(c) for c in stable.curves_at()["gcn"]])
     fc = convergence(summaries["wgcn"], summaries["gcn"], learned=learned)
     record(metrics, "faster-convergence", fc.verdict, fc.text, seeds=len(summaries["gcn"]["final"]))
-    return record_stability(metrics, sweep)
+    return record_stability(metrics, sweep, variants=variants)
 
 
-def record_stability(metrics: dict[str, Any], sweep: dict[str, "Comparison"], base: str = "stable") -> dict[str, Any]:
+def record_stability(metrics: dict[str, Any], sweep: dict[str, "Comparison"], base: str = "stable",
+                     variants: dict[str, tuple[str, "Comparison"]] | None = None) -> dict[str, Any]:
     """The "stability" verdict (Fig. 4) on a sweep of named regimes (:data:`REGIMES`, ``base`` among them).
 
     In each regime GCN *broke* if its final distances are higher than at ``base`` by the declared test
     (Welch's t, or Fisher's exact test on diverged runs); there wGCN is judged against GCN. Reproduced if
     wGCN is lower wherever GCN broke, not reproduced if it is higher somewhere and lower nowhere,
     regime-dependent if both happen, inconclusive if GCN broke nowhere. Gate: GCN learned at ``base``.
+    ``variants`` ({label: (regime, comparison of "wgcn")}, e.g. other λ) are compared with GCN in their
+    regime by the same test and recorded as evidence; the verdict is the recipe's wGCN's.
     """
-    final = {(r, m): [final_distance(c) for c in comp.curves_at()[m]] for r, comp in sweep.items()
-             for m in ("gcn", "wgcn")}
-    learned = most([not failed(c) for c in sweep[base].curves_at()["gcn"]])
-    cells: dict[str, Any] = {}
-    for r, comp in sweep.items():
-        curves = comp.curves_at()
-        cell = {m: {"final": final[r, m], "failed": sum(failed(c) for c in curves[m])} for m in ("gcn", "wgcn")}
+    runs = {r: {m: comp.curves_at()[m] for m in ("gcn", "wgcn")} for r, comp in sweep.items()}
+    cells = {r: {m: {"final": [final_distance(c) for c in curves], "failed": sum(failed(c) for c in curves)}
+                 for m, curves in by_model.items()} for r, by_model in runs.items()}
+    learned = most([not failed(c) for c in runs[base]["gcn"]])
+    final = {r: {m: cell[m]["final"] for m in ("gcn", "wgcn")} for r, cell in cells.items()}
+    for r, cell in cells.items():
         if r != base:
-            broke = difference(final[r, "gcn"], final[base, "gcn"])
-            holds = difference(final[r, "wgcn"], final[r, "gcn"])
-            cell.update(gcn_broke=broke.to_dict(), wgcn_vs_gcn=holds.to_dict(),
-                        wgcn_broke=difference(final[r, "wgcn"], final[base, "wgcn"]).to_dict(),
-                        verdict=judge(final[r, "wgcn"], final[r, "gcn"]) if broke.result == HIGHER else None)
-        cells[r] = cell
-    judged = [c["verdict"] for c in cells.values() if c.get("verdict")]
+            broke = difference(final[r]["gcn"], final[base]["gcn"])
+            cell.update(gcn_broke=broke.to_dict(), wgcn_vs_gcn=difference(final[r]["wgcn"], final[r]["gcn"]).to_dict(),
+                        wgcn_broke=difference(final[r]["wgcn"], final[base]["wgcn"]).to_dict(),
+                        verdict=judge(final[r]["wgcn"], final[r]["gcn"]) if broke.result == HIGHER else None)
+    broken = [r for r, c in cells.items() if c.get("verdict")]
+    judged = [cells[r]["verdict"] for r in broken]
     if not learned:
         verdict = NOT_LEARNED
     elif REPRODUCED in judged and NOT_REPRODUCED in judged:
@@ -245,15 +247,22 @@ def record_stability(metrics: dict[str, Any], sweep: dict[str, "Comparison"], ba
         verdict = REPRODUCED
     else:
         verdict = NOT_REPRODUCED if NOT_REPRODUCED in judged else INCONCLUSIVE
-    broken = [r for r, c in cells.items() if c.get("verdict")]
     wgcn_broken = [r for r, c in cells.items() if r != base and c["wgcn_broke"]["result"] == HIGHER]
-    n = len(final[base, "gcn"])
+    others = {}
+    for label, (r, comp) in (variants or {}).items():
+        curves = comp.curves_at()["wgcn"]
+        values = [final_distance(c) for c in curves]
+        others[label] = {"regime": r, "final": values, "failed": sum(failed(c) for c in curves),
+                         "vs_gcn": difference(values, final[r]["gcn"]).to_dict()}
+    n = len(final[base]["gcn"])
     measured = (f"{len(sweep)} regimes (γ, δ as multiples of the recipe's: "
                 + ", ".join(f"{r} γ×{REGIMES[r]['lr']:g} δ×{REGIMES[r]['step_size']:g}" for r in sweep)
                 + f"), {n} seeds each; GCN broke (final distance above its {base} one) in "
                 + (", ".join(f"{r} ({cells[r]['gcn_broke']['text']}; wGCN − GCN there: "
                              f"{cells[r]['wgcn_vs_gcn']['text']})" for r in broken) if broken else "no regime")
                 + "; wGCN's own distance rose above its " + base + " one in "
-                + (", ".join(wgcn_broken) if wgcn_broken else "no regime"))
+                + (", ".join(wgcn_broken) if wgcn_broken else "no regime")
+                + "".join(f"; wGCN with {label} − GCN in {v['regime']}: {v['vs_gcn']['text']}"
+                          for label, v in others.items()))
     return record(metrics, "stability", verdict, measured, seeds=n, cells=cells, learned=learned, broken=broken,
-                  wgcn_broken=wgcn_broken)
+                  wgcn_broken=wgcn_broken, variants=others)
