@@ -221,12 +221,12 @@ def test_other_weights_are_compared_with_gcn_in_their_regime_without_changing_th
     from ggcn.experiments.rules import record_stability
 
     sweep = {"stable": _levels(1.0, 1.0), "unstable": _levels(3.0, 6.0)}
-    variants = {"λ = 0.1": ("unstable", _levels(0.0, 1.5)), "λ = 10": ("unstable", _levels(0.0, 9.0))}
+    variants = {"λ = 0.1": ("unstable", _levels(0.0, 1.5), "wgcn"), "λ = 10": ("unstable", _levels(0.0, 9.0), "wgcn")}
     stability = record_stability({}, sweep, variants=variants)["claims"]["stability"]
     assert stability["verdict"] == verdicts.NOT_REPRODUCED  # the recipe's wGCN decides
     assert stability["variants"]["λ = 0.1"]["vs_gcn"]["result"] == verdicts.LOWER
     assert stability["variants"]["λ = 10"]["vs_gcn"]["result"] == verdicts.HIGHER
-    assert "wGCN with λ = 0.1 − GCN in unstable" in stability["measured"]
+    assert "λ = 0.1 − GCN in unstable" in stability["measured"]
 
 
 def test_no_stability_verdict_when_gcn_did_not_learn_in_the_stable_regime():

@@ -201,7 +201,7 @@ def compare_regimes(
 
 def record_wgcn_claims(metrics: dict[str, Any], summaries: dict[str, dict[str, list[float]]],
                        stable: "Comparison", sweep: dict[str, "Comparison"],
-                       variants: dict[str, tuple[str, "Comparison"]] | None = None) -> dict[str, Any]:
+                       variants: dict[str, tuple[str, "Comparison", str]] | None = None) -> dict[str, Any]:
     """Record this chapter's verdicts on the paper's Fig. 5 and Fig. 4 claims in ``metrics``.
 
     * "faster-convergence": wGCN (recipe's λ) ends lower *and* has a lower area under the curve than
@@ -216,15 +216,15 @@ def record_wgcn_claims(metrics: dict[str, Any], summaries: dict[str, dict[str, l
 
 
 def record_stability(metrics: dict[str, Any], sweep: dict[str, "Comparison"], base: str = "stable",
-                     variants: dict[str, tuple[str, "Comparison"]] | None = None) -> dict[str, Any]:
+                     variants: dict[str, tuple[str, "Comparison", str]] | None = None) -> dict[str, Any]:
     """The "stability" verdict (Fig. 4) on a sweep of named regimes (:data:`REGIMES`, ``base`` among them).
 
     In each regime GCN *broke* if its final distances are higher than at ``base`` by the declared test
     (Welch's t, or Fisher's exact test on diverged runs); there wGCN is judged against GCN. Reproduced if
     wGCN is lower wherever GCN broke, not reproduced if it is higher somewhere and lower nowhere,
     regime-dependent if both happen, inconclusive if GCN broke nowhere. Gate: GCN learned at ``base``.
-    ``variants`` ({label: (regime, comparison of "wgcn")}, e.g. other λ) are compared with GCN in their
-    regime by the same test and recorded as evidence; the verdict is the recipe's wGCN's.
+    ``variants`` ({label: (regime, comparison, model)}: other λ, other readings) are compared with GCN in
+    their regime by the same test and recorded as evidence; the verdict is the recipe's wGCN's.
     """
     runs = {r: {m: comp.curves_at()[m] for m in ("gcn", "wgcn")} for r, comp in sweep.items()}
     cells = {r: {m: {"final": [final_distance(c) for c in curves], "failed": sum(failed(c) for c in curves)}
@@ -249,8 +249,8 @@ def record_stability(metrics: dict[str, Any], sweep: dict[str, "Comparison"], ba
         verdict = NOT_REPRODUCED if NOT_REPRODUCED in judged else INCONCLUSIVE
     wgcn_broken = [r for r, c in cells.items() if r != base and c["wgcn_broke"]["result"] == HIGHER]
     others = {}
-    for label, (r, comp) in (variants or {}).items():
-        curves = comp.curves_at()["wgcn"]
+    for label, (r, comp, model) in (variants or {}).items():
+        curves = comp.curves_at()[model]
         values = [final_distance(c) for c in curves]
         others[label] = {"regime": r, "final": values, "failed": sum(failed(c) for c in curves),
                          "vs_gcn": difference(values, final[r]["gcn"]).to_dict()}
@@ -262,7 +262,7 @@ def record_stability(metrics: dict[str, Any], sweep: dict[str, "Comparison"], ba
                              f"{cells[r]['wgcn_vs_gcn']['text']})" for r in broken) if broken else "no regime")
                 + "; wGCN's own distance rose above its " + base + " one in "
                 + (", ".join(wgcn_broken) if wgcn_broken else "no regime")
-                + "".join(f"; wGCN with {label} − GCN in {v['regime']}: {v['vs_gcn']['text']}"
+                + "".join(f"; {label} − GCN in {v['regime']}: {v['vs_gcn']['text']}"
                           for label, v in others.items()))
     return record(metrics, "stability", verdict, measured, seeds=n, cells=cells, learned=learned, broken=broken,
                   wgcn_broken=wgcn_broken, variants=others)

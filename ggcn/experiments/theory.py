@@ -151,10 +151,9 @@ def kl_vs_jko_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu", t
     """Chapter 2: the 1-D OU process by Langevin particles, its exact Fokker–Planck flow and JKO steps
     (``ou``); KL vs both JKO readings on the plane in every preset (``plane``); the regularisation sweep
     (``controls``: δ × arm, the unstable preset's rate, half the particles); GCN vs both wGCNs on texture
-    crops (``texture``); and the verdict on "kl-vanishing". The plane's runs take seconds, so they use at
-    least :data:`~ggcn.experiments.verdicts.CHEAP_SEEDS` seeds."""
-    seeds, rules = [seed + k for k in range(profile.n_seeds)], tuple(world.RULES)
-    plane_seeds = [seed + k for k in range(max(CHEAP_SEEDS, profile.n_seeds))]
+    crops (``texture``); and the verdict on "kl-vanishing". Every run takes under a CPU-minute at teach (the
+    plane's seconds), so every part uses at least :data:`~ggcn.experiments.verdicts.CHEAP_SEEDS` seeds."""
+    seeds, rules = [seed + k for k in range(max(CHEAP_SEEDS, profile.n_seeds))], tuple(world.RULES)
 
     def ou() -> tuple[dict[str, Any], dict[str, Any]]:
         n_jko, steps_per_h = int(round(ou_time / ou_h)), int(round(ou_h / (ou_delta**2 / 2)))
@@ -187,10 +186,10 @@ def kl_vs_jko_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu", t
 
     def plane() -> tuple[dict[str, Any], dict[str, Any]]:
         points = data.toy2d(toy, 2000, seed=seed)
-        metrics, arrays = {"seeds": plane_seeds, "floor": _floor(toy, profile.particles, points, seed)}, \
+        metrics, arrays = {"seeds": seeds, "floor": _floor(toy, profile.particles, points, seed)}, \
             {"toy": points[: profile.particles]}
         for preset in presets:
-            runs = world.compare(points, rules, plane_seeds, profile.particle_iterations, preset=preset,
+            runs = world.compare(points, rules, seeds, profile.particle_iterations, preset=preset,
                                  n_particles=profile.particles, snapshot_every=profile.particle_iterations, lim=lim)
             metrics[f"{preset}_describe"] = get_preset(preset).describe()
             for rule, rs in runs.items():
@@ -203,7 +202,7 @@ def kl_vs_jko_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu", t
 
     def controls() -> tuple[dict[str, Any], dict[str, Any]]:
         points = data.toy2d(toy, 2000, seed=seed)
-        return regularisation_sweep(points, control_deltas, plane_seeds, profile.particle_iterations,
+        return regularisation_sweep(points, control_deltas, seeds, profile.particle_iterations,
                                     max(2, profile.particles // 2), lim=lim), {}
 
     def images() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -221,12 +220,12 @@ def kl_vs_jko_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu", t
         arrays = {"texture": x[:8], **{f"{name}_rd": grid["rd"][i] for i, name in enumerate(models)},
                   **{f"{name}_samples": grid["samples"][i, 0] for i, name in enumerate(models)}}
         finals = {f"{name}_final": [final_distance(c) for c in grid["rd"][i]] for i, name in enumerate(models)}
-        return {**finals, "baseline_learned": most([c[-1] < c[0] for c in grid["rd"][0]])}, arrays
+        return {**finals, "seeds": seeds, "baseline_learned": most([c[-1] < c[0] for c in grid["rd"][0]])}, arrays
 
     metrics, arrays = _parts(ou=ou, plane=plane, controls=controls, texture=images)
     # distances span decades where KL fails, so the test compares their logarithms (ratios, not differences)
     final = lambda preset, rule: np.log10(metrics[f"plane_{preset}_{rule}_final"])  # noqa: E731
-    learned = 2 * metrics["plane_stable_kl_failed"] < len(plane_seeds)  # the gate: KL learns in the stable preset
+    learned = 2 * metrics["plane_stable_kl_failed"] < len(seeds)  # the gate: KL learns in the stable preset
     tests = {p: {r: difference(final(p, r), final(p, "kl")) for r in rules[1:]} for p in presets}
     by_preset = {p: combine([judge(final(p, r), final(p, "kl"), learned=learned) for r in rules[1:]]) for p in presets}
     summary = {p: "; ".join(f"{r}: {describe(metrics[f'plane_{p}_{r}_final'])} ({metrics[f'plane_{p}_{r}_failed']} "
@@ -241,7 +240,7 @@ def kl_vs_jko_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu", t
         verdict = REGIME_DEPENDENT
     side = control_tests({k: metrics[f"controls_{k}"] for k in ("deltas", "arms", "final")})
     record(metrics, "kl-vanishing", verdict,
-           f"2-D {toy}, {len(plane_seeds)} seeds, sliced W2 to data over the last quarter of "
+           f"2-D {toy}, {len(seeds)} seeds, sliced W2 to data over the last quarter of "
            f"{profile.particle_iterations} iterations. Unstable preset: {summary['unstable']}. "
            f"Stable preset ({by_preset['stable']}): {summary['stable']}. Texture ({parts['texture']}; "
            f"{len(seeds)} seeds, response distance vs {models[0]}): "
@@ -249,5 +248,5 @@ def kl_vs_jko_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu", t
            + f". Controls (beside the verdict): {side['sentence']}.",
            tests={**{p: {r: t.to_dict() for r, t in by_rule.items()} for p, by_rule in tests.items()},
                   "texture": {n: t.to_dict() for n, t in texture_tests.items()}},
-           by_part=parts, controls=side, seeds=len(plane_seeds))
+           by_part=parts, controls=side, seeds=len(seeds))
     return metrics, arrays
