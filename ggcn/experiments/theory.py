@@ -142,7 +142,7 @@ def particle_view_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu
 
 
 def kl_vs_jko_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu", toy: str = "gaussians8",
-                      texture: str = "brick", ou_start: world.Gaussian1D = world.Gaussian1D(2.5, 0.25),
+                      texture: str = "brick", texture_size: int | None = None, ou_start: world.Gaussian1D = world.Gaussian1D(2.5, 0.25),
                       ou_sigma: float = 1.0, ou_time: float = 2.0, ou_h: float = 0.25, ou_delta: float = 0.1,
                       presets: Sequence[str] = ("stable", "unstable"),
                       models: Sequence[str] = ("gcn", "wgcn", "wgcn-data"), lim: float = 3.0,
@@ -151,7 +151,8 @@ def kl_vs_jko_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu", t
     """Chapter 2: the 1-D OU process by Langevin particles, its exact Fokker–Planck flow and JKO steps
     (``ou``); KL vs both JKO readings on the plane in every preset (``plane``); the regularisation sweep
     (``controls``: δ × arm, the unstable preset's rate, half the particles); GCN vs both wGCNs on texture
-    crops (``texture``); and the verdict on "kl-vanishing". Every run takes under a CPU-minute at teach (the
+    crops of side ``texture_size`` (default: half the profile's side) (``texture``); and the verdict on
+    "kl-vanishing". Every run takes under a CPU-minute at teach (the
     plane's seconds), so every part uses at least :data:`~ggcn.experiments.verdicts.CHEAP_SEEDS` seeds."""
     seeds, rules = [seed + k for k in range(max(CHEAP_SEEDS, profile.n_seeds))], tuple(world.RULES)
 
@@ -206,7 +207,7 @@ def kl_vs_jko_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu", t
                                     max(2, profile.particles // 2), lim=lim), {}
 
     def images() -> tuple[dict[str, Any], dict[str, Any]]:
-        x = data.texture(texture, profile.image_size, n_crops=profile.n_images, seed=seed)
+        x = data.texture(texture, texture_size or max(8, profile.image_size // 2), n_crops=profile.n_images, seed=seed)
 
         def one(name: str, seed: int) -> dict[str, Any]:
             # the profile's sampler and budget for all three; the JKO models take their recipe's λ (in
