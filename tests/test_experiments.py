@@ -15,7 +15,7 @@ from ggcn.experiments.rules import (
     CURVES, Comparison, base_settings, compare_regimes, compare_rules, grid_settings, record_wgcn_claims, regime,
     run_one,
 )
-from ggcn.experiments.verdicts import NOT_LEARNED, TIE, convergence, seed_summary
+from ggcn.experiments.verdicts import INCONCLUSIVE, NOT_LEARNED, NOT_REPRODUCED, REPRODUCED, TIE, convergence, seed_summary
 from ggcn.measure.datasets import from_uint8, to_uint8
 
 TINY = get_profile("smoke", iterations=3, langevin_steps=2, batch_size=4, width=4)
@@ -158,11 +158,13 @@ def test_verdict_reproduces_only_when_the_candidate_ends_lower_and_converges_fas
     mixed = seed_summary(np.array([[0.9, 0.4], [3.3, 2.2], [0.3, 4.0]]))
     claim = convergence(fast, slow)
     assert claim.reproduced and claim.final == claim.auc == "lower"
-    assert "lower than GCN's" in claim.text and "reproduces" in claim.text
+    assert "lower than GCN's" in claim.text and "is shown here" in claim.text and claim.verdict == REPRODUCED
     claim = convergence(slow, fast)
-    assert not claim.reproduced and claim.final == "higher" and "does not reproduce" in claim.text
+    assert not claim.reproduced and claim.final == "higher" and "is contradicted here" in claim.text
+    assert claim.verdict == NOT_REPRODUCED
     claim = convergence(mixed, slow)
     assert not claim.reproduced and claim.final == TIE
+    assert "is not shown here, nor is its opposite" in claim.text and claim.verdict == INCONCLUSIVE
     assert convergence(fast, slow, learned=False).verdict == NOT_LEARNED
 
 

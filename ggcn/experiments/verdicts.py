@@ -276,8 +276,10 @@ def convergence(candidate: dict[str, list[float]], baseline: dict[str, list[floa
     cand, base = names
     final, auc = (difference(candidate[k], baseline[k]) for k in ("final", "auc"))
     reproduced, owner = final.result == LOWER and auc.result == LOWER, f"{base}'s"
+    outcome = ("is shown here" if reproduced else "is contradicted here" if HIGHER in (final.result, auc.result)
+               else "is not shown here, nor is its opposite")
     text = (f"{cand}: the final response distance is {versus(final.result, owner)} ({final.text()}), and the "
             f"area under the curve is {versus(auc.result, owner)} ({auc.text()}); the claim that {cand} ends "
-            f"lower and converges faster {'reproduces' if reproduced else 'does not reproduce'} here"
+            f"lower and converges faster {outcome}"
             + ("." if learned else f", but {base} did not learn, so there is no verdict."))
     return Convergence(final.result, auc.result, reproduced, text, learned)
