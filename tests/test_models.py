@@ -105,6 +105,12 @@ def test_convnet_rejects_unsupported_sizes_and_names_the_supported_ones(size):
         ConvEnergy(1, size)
 
 
+def test_frame_recipes_weigh_objects_by_pixel_and_textures_by_filter():
+    for family, shape in (("digits", 3), ("faces", 3), ("texture", 1)):
+        model = build_model("wframe", SMOKE, channels=1, image_size=8, family=family)
+        assert model.energy.theta.dim() == shape
+
+
 def test_frame_learns_only_theta_and_keeps_its_filters():
     model = build_model("frame", SMOKE, channels=3)
     assert [name for name, _ in model.energy.named_parameters()] == ["theta"]

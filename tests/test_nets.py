@@ -67,6 +67,28 @@ def test_frame_energy_is_a_weighted_sum_of_rectified_filter_responses():
     assert energy.responses(x).shape == (4, len(energy.theta))
 
 
+def test_position_frame_weighs_every_filter_at_every_pixel():
+    torch.manual_seed(0)
+    fb = FilterBank(gabor_dog_bank(), channels=1)
+    energy = FrameEnergy(fb, channels=1, image_size=10, weights="position")
+    x = torch.randn(4, 1, 10, 10)
+    assert energy.theta.shape == fb(x).shape[1:] and torch.equal(energy(x), torch.zeros(4))
+    with torch.no_grad():
+        energy.theta.copy_(torch.randn_like(energy.theta))
+    expected = torch.stack([(energy.theta * torch.relu(fb(xi[None])[0])).sum() for xi in x])
+    assert torch.allclose(energy(x), expected, rtol=1e-4, atol=1e-4)
+    top, bottom = torch.zeros(2, 1, 1, 24, 24)  # one blob, far enough from the border for 7×7 filters
+    top[..., 6:8, 10:12], bottom[..., 16:18, 10:12] = 1.0, 1.0
+    stationary, energy = (FrameEnergy(fb, channels=1, image_size=24, weights=w) for w in ("stationary", "position"))
+    with torch.no_grad():
+        stationary.theta.fill_(1.0)
+        energy.theta.copy_(torch.randn_like(energy.theta))
+    assert torch.allclose(stationary(top), stationary(bottom))  # one θ_k: only a texture, blind to where
+    assert not torch.allclose(energy(top), energy(bottom))  # θ_{k,pixel}: the same blob scores by its place
+    with pytest.raises(ValueError, match="FRAME weights"):
+        FrameEnergy(fb, channels=1, image_size=10, weights="pixelwise")
+
+
 def test_mlp_energy_maps_points_to_scalars():
     net = MLPEnergy(dim=2, hidden=8, depth=2)
     assert net(torch.randn(7, 2)).shape == (7,)

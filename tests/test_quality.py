@@ -257,6 +257,7 @@ def test_per_seed_values_are_described_as_mean_and_sd_without_exponents():
     assert describe([0.5, 0.7]) == "0.6 ± 0.1"
     assert describe([12.34, 12.34]) == "12.3 ± 0"
     assert describe([1.0, 1.0000026]) == "1 ± 0"
+    assert describe([0.25]) == "0.25 (one seed)"  # no spread is claimed from a single run
 
 
 def test_metric_labels_never_call_a_proxy_fid_or_is():

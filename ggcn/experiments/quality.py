@@ -130,11 +130,13 @@ class Generated:
 
 
 def generate(name: str, x: Tensor, profile: Profile, seed: int, *, n_samples: int, iterations: int,
-             y: Tensor | None = None, device: str = "cpu", **overrides: Any) -> Generated:
+             y: Tensor | None = None, class_iterations: int | None = None, device: str = "cpu",
+             **overrides: Any) -> Generated:
     """Train ``name`` on ``x`` and draw ``n_samples``; conditional when the labels ``y`` are given.
 
     Conditional: the GGCN family learns one labelled model; every other model learns one model per
-    class (classes 0..K−1, K = max label + 1) and contributes ``n_samples / K`` samples of its class.
+    class (classes 0..K−1, K = max label + 1), each for ``class_iterations`` (default ``iterations``),
+    and contributes ``n_samples / K`` samples of its class.
     """
     if y is None:
         run = _fit(name, x, profile, seed, iterations=iterations, n_chains=n_samples, device=device, **overrides)
@@ -150,7 +152,8 @@ def generate(name: str, x: Tensor, profile: Profile, seed: int, *, n_samples: in
         if len(members) == 0:
             raise ValueError(f"class {c} has no training images; conditional runs need every class 0..{int(y.max())}")
         n_c = int((labels == c).sum())
-        run = _fit(name, members, profile, seed, iterations=iterations, n_chains=n_c, device=device, **overrides)
+        run = _fit(name, members, profile, seed, iterations=class_iterations or iterations, n_chains=n_c,
+                   device=device, **overrides)
         parts.append(shown(run.model, n_c))
         diverged, seconds = diverged or run.diverged, seconds + run.wall
     return Generated(torch.cat(parts), labels, diverged, seconds)
@@ -201,9 +204,8 @@ def quality_table(models: Sequence[str], dataset: Labelled, profile: Profile, pl
                   scorer: Scorer, *, conditional: bool, device: str = "cpu") -> Table:
     """Train every model for every seed on ``dataset``, draw ``plan.n_samples`` and score them.
 
-    Conditional runs use the labels (see :func:`generate`); every run has the same number of
-    learning iterations (the plan's ``table_iterations``) and the recipe of the set's family
-    (:func:`family_of`).
+    Conditional runs use the labels (see :func:`generate`); every run has the plan's ``table_iterations``
+    (each per-class model its ``class_iterations``) and the recipe of the set's family (:func:`family_of`).
     """
     unknown = [m for m in models if m not in LABELS]
     if unknown:
@@ -213,7 +215,7 @@ def quality_table(models: Sequence[str], dataset: Labelled, profile: Profile, pl
 
     def one(name: str, seed: int) -> dict[str, Any]:
         run = generate(name, dataset.x, profile, seed, n_samples=plan.n_samples, iterations=plan.table_iterations,
-                       y=dataset.y if conditional else None, device=device,
+                       y=dataset.y if conditional else None, class_iterations=plan.class_iterations, device=device,
                        **model_options(name, plan, family_of(dataset.name)))
         if not torch.isfinite(run.x).all():
             raise FloatingPointError(f"{name} (seed {seed}) produced non-finite samples after restoring its "
@@ -369,7 +371,7 @@ def quality_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu", dat
        (``data_root``) or digits, ``plan.table_seeds`` seeds, with the verdict on the claim
        ``quality-table`` recorded in ``metrics["claims"]``;
     3. Fig. 8: GGCN unconditional and conditional (every class) on Tiny ImageNet (``data_root``) or
-       the offline stand-in.
+       the offline stand-in, ``plan.tiny_seeds`` seeds.
     """
     plan = plan or plan_for(profile)
     seeds = [seed + k for k in range(profile.n_seeds)]
@@ -402,7 +404,7 @@ def quality_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu", dat
            pairs=pairs, tests=tests, dataset=dataset.name, seeds=table_seeds)
 
     tiny, note = tiny_set(plan, data_root, seed)
-    info, _, tiny_arrays = _score_table(tiny, profile, plan, table_seeds, ("ggcn",),
+    info, _, tiny_arrays = _score_table(tiny, profile, plan, table_seeds[: plan.tiny_seeds], ("ggcn",),
                                         conditional_classes=len(tiny.classes), device=device,
                                         data_root=data_root if tiny.name == "tiny-imagenet" else None,
                                         weights_path=weights_path, seed=seed)

@@ -142,7 +142,8 @@ def particle_view_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu
 
 
 def kl_vs_jko_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu", toy: str = "gaussians8",
-                      texture: str = "brick", texture_size: int | None = None, ou_start: world.Gaussian1D = world.Gaussian1D(2.5, 0.25),
+                      texture: str = "brick", texture_size: int | None = None,
+                      ou_start: world.Gaussian1D = world.Gaussian1D(2.5, 0.25),
                       ou_sigma: float = 1.0, ou_time: float = 2.0, ou_h: float = 0.25, ou_delta: float = 0.1,
                       presets: Sequence[str] = ("stable", "unstable"),
                       models: Sequence[str] = ("gcn", "wgcn", "wgcn-data"), lim: float = 3.0,

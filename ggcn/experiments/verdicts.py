@@ -220,10 +220,13 @@ def _number(v: float, digits: int) -> str:
 
 
 def describe(values: Sequence[float]) -> str:
-    """Per-seed values as ``"mean ± sd"``, noting diverged (infinite) runs."""
+    """Per-seed values as ``"mean ± sd"`` (one value alone: ``"value (one seed)"``), noting diverged
+    (infinite) runs."""
     v = np.asarray(values, dtype=float)
     finite = v[np.isfinite(v)]
     text = f"{_number(finite.mean(), 3)} ± {_number(finite.std(), 2)}" if len(finite) else "—"
+    if len(v) == 1 and len(finite) == 1:
+        text = f"{_number(finite[0], 3)} (one seed)"
     return text + (f" ({len(v) - len(finite)} of {len(v)} diverged)" if len(finite) < len(v) else "")
 
 

@@ -142,22 +142,33 @@ def _vgg_help(path: Path) -> str:
     )
 
 
+FRAME_WEIGHTS = ("stationary", "position")
+
+
 class FrameEnergy(nn.Module):
-    """FRAME: f_θ(x) = c Σ_k θ_k Σ_pixels h([F_k * x]), fixed filters F_k, h = ReLU, learned θ only.
+    """FRAME: f_θ(x) = c Σ_k Σ_pixels θ_k h([F_k * x]) (``weights="stationary"``, the texture model) or
+    c Σ_k Σ_pixels θ_{k,pixel} h([F_k * x]) (``"position"``: one weight per filter and pixel, the FRAME of
+    object patterns, Lu, Zhu & Wu 2016); fixed filters F_k, h = ReLU, only θ is learned.
 
     θ starts at 0, so the initial model is the Gaussian reference itself; the fixed gain c
     (``scale``) plays the part it plays in :class:`ConvEnergy`.
     """
 
-    def __init__(self, filters: nn.Module, channels: int, image_size: int, scale: float = 1.0):
+    def __init__(self, filters: nn.Module, channels: int, image_size: int, scale: float = 1.0,
+                 weights: str = "stationary"):
         super().__init__()
+        if weights not in FRAME_WEIGHTS:
+            raise ValueError(f"unknown FRAME weights {weights!r}; choose one of {FRAME_WEIGHTS}")
         self.filters, self.scale = filters, float(scale)
         with torch.no_grad():
-            n_maps = filters(torch.zeros(1, channels, image_size, image_size)).shape[1]
-        self.theta = nn.Parameter(torch.zeros(n_maps))
+            maps = filters(torch.zeros(1, channels, image_size, image_size)).shape[1:]
+        self.theta = nn.Parameter(torch.zeros(maps if weights == "position" else maps[:1]))
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.scale * (F.relu(self.filters(x)).sum(dim=(2, 3)) @ self.theta)
+        h = F.relu(self.filters(x))
+        if self.theta.dim() == 1:
+            return self.scale * (h.sum(dim=(2, 3)) @ self.theta)
+        return self.scale * (h * self.theta).sum(dim=(1, 2, 3))
 
     def responses(self, x: Tensor) -> Tensor:
         """Spatially averaged filter responses h(F_k * x), ``(B, K)``."""

@@ -34,13 +34,13 @@ from ggcn.models.nets import ConvEnergy, FilterBank, FrameEnergy, gabor_dog_bank
 
 INITS = ("persistent", "buffer", "noise")
 ENERGY_OPTIONS = ("lr", "jko_weight", "jko_scale", "langevin_steps", "step_size", "sigma", "width", "grad_clip",
-                  "reinit_prob", "energy_scale", "sample_steps", "buffer_size")
+                  "reinit_prob", "energy_scale", "sample_steps", "buffer_size", "frame_weights")
 
 
 def build_energy(kind: str, channels: int, image_size: int, width: int = 64, filters: str = "gabor",
-                 scale: float = 1.0) -> nn.Module:
+                 scale: float = 1.0, frame_weights: str = "stationary") -> nn.Module:
     """``"convnet"``: the GCN ConvNet (output gain ``scale``); ``"filters"``: FRAME on the Gabor/DoG bank
-    or VGG-16 (``filters="vgg"``)."""
+    or VGG-16 (``filters="vgg"``) with ``frame_weights`` θ (:data:`~ggcn.models.nets.FRAME_WEIGHTS`)."""
     if kind == "convnet":
         return ConvEnergy(channels, image_size, width, scale=scale)
     if filters not in ("gabor", "vgg"):
@@ -48,7 +48,7 @@ def build_energy(kind: str, channels: int, image_size: int, width: int = 64, fil
     if filters == "vgg" and channels != 3:
         raise ValueError("VGG-16 filters need 3-channel images; use filters='gabor' for grey images")
     bank = FilterBank(gabor_dog_bank(), channels) if filters == "gabor" else vgg16_filters()
-    return FrameEnergy(bank, channels, image_size, scale)
+    return FrameEnergy(bank, channels, image_size, scale, frame_weights)
 
 
 def energy_model(name: str, profile: Profile, channels: int, size: int, *, kind: str, rule: str, reading: str,
@@ -58,7 +58,8 @@ def energy_model(name: str, profile: Profile, channels: int, size: int, *, kind:
     if init not in INITS:
         raise ValueError(f"unknown particle initialiser {init!r}; choose one of {INITS}")
     get = Options(profile, overrides, ENERGY_OPTIONS)
-    energy = build_energy(kind, channels, size, get("width"), filters, get("energy_scale", 1.0)).to(device)
+    energy = build_energy(kind, channels, size, get("width"), filters, get("energy_scale", 1.0),
+                          get("frame_weights", "stationary")).to(device)
     n, init_fn = n_particles or profile.batch_size, uniform_noise((channels, size, size))
     initialisers = {
         "persistent": lambda: PersistentChains(init_fn, n, device),
