@@ -58,15 +58,6 @@ def image_grid(x: Tensor, nrow: int = 8, ax=None, title: str | None = None):
     return ax
 
 
-def image_rows(batches: dict[str, Tensor], nrow: int = 8, size: float = 1.6):
-    """One panel per entry of ``batches`` (e.g. data, GCN, wGCN), side by side."""
-    fig, axes = plt.subplots(1, len(batches), figsize=(size * len(batches) * 1.6, size * 1.8))
-    for ax, (name, x) in zip(np.atleast_1d(axes), batches.items()):
-        image_grid(x, nrow=nrow, ax=ax, title=name)
-    fig.tight_layout()
-    return fig
-
-
 def curves(ax, x: Sequence[float], runs: dict[str, np.ndarray], ylabel: str, xlabel: str = "learning iteration",
            log: bool = False):
     """Mean ± one standard deviation band over seeds; ``runs[name]`` has shape (n_seeds, T)."""

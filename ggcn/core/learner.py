@@ -118,19 +118,14 @@ class EnergyModel(Synthesizer):
         self.init, self.n_particles = init, n_particles
         self.sample_steps = sampler.n_steps if sample_steps is None else sample_steps
         self.particles: Tensor | None = None
-        self.last_chain: Chain | None = None
 
     def step(self, x_obs: Tensor, idx: Tensor | None = None) -> dict[str, Tensor]:
         """Algorithm 1: draw X~_{t−1}, revise it to X~_t, keep X~_t, one step on the rule's loss."""
         x_prev, slots = self.init.draw(self.n_particles)
         chain, stats = self.update(x_obs, x_prev)
         self.init.keep(slots, chain.x)
-        self.particles, self.last_chain = chain.x, chain
+        self.particles = chain.x
         return stats
-
-    @torch.no_grad()
-    def energy_of(self, x: Tensor) -> Tensor:
-        return self.energy(x)
 
     def sample(self, n: int, n_steps: int | None = None) -> Tensor:
         """n fresh samples: ``n_steps`` (default ``sample_steps``) Langevin steps from the initialiser's noise."""
