@@ -79,6 +79,7 @@ def test_the_digit_ruler_reads_digits_and_shows_its_blind_spots(digits8):
     assert refs["real"]["recognised"] >= 0.9 and refs["real"]["classes"] == 10
     assert refs["real"]["kid"] < refs["blurred"]["kid"] < min(refs[k]["kid"] for k in ("noise", "flat", "mean"))
     assert {"stripes", "train"} <= set(refs)
+    assert not digits8.learned(refs["stripes"])  # read as one digit at most, so the class count fails it
 
 
 def test_the_digit_ruler_reads_the_labels_of_conditional_samples(digits8):
