@@ -124,6 +124,14 @@ def test_a_slow_sampler_is_timed_once_and_a_fast_one_repeatedly():
     assert len(calls) > 2 and x == 1 and seconds < 0.02  # the samples of the first call, the time of the others
 
 
+def test_timing_repeats_leave_the_random_stream_as_one_call_would():
+    torch.manual_seed(0)
+    x, _ = ab.time_sampler(lambda: torch.rand(3), min_seconds=0.02)
+    after_timing = torch.rand(3)
+    torch.manual_seed(0)
+    assert torch.equal(x, torch.rand(3)) and torch.equal(after_timing, torch.rand(3))
+
+
 def test_equal_time_gives_each_model_iterations_inverse_to_their_cost():
     budget = ab.equal_time(2000)
     assert budget["ggcn+ams"] == 2000 and budget["mgcn"] < budget["ggcn"] < budget["ggcn+ams"] < budget["ggcn-lhs+ams"]

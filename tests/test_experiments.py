@@ -250,3 +250,15 @@ def test_the_graded_sweep_steps_one_factor_at_a_time_before_the_unstable_regime(
     assert factors[0] == (1.0, 1.0) and factors[-1] == (30.0, 3.0)
     assert {lr for lr, step in factors if step == 1.0} == {1.0, 2.0, 3.0, 5.0}
     assert {step for lr, step in factors if lr == 1.0} == {1.0, 2.0, 3.0}
+
+
+def test_chapter_3_study_caps_the_budget_and_gives_each_claim_its_seeds():
+    from ggcn.experiments import verdicts, wgcn_study
+
+    s = wgcn_study.study("teach", seed=2)
+    assert s.profile.iterations == wgcn_study.ITERATIONS < get_profile("teach").iterations
+    assert len(s.convergence_seeds) >= 8 and len(s.sweep_seeds) >= verdicts.CHEAP_SEEDS and s.seeds[0] == 2
+    assert s.faces == "lfw" and wgcn_study.study("teach", data_root="/data").faces == "celeba"
+    params = s.params()
+    assert params["profile"] == "teach" and params["seed"] == 2 and params["iterations"] == wgcn_study.ITERATIONS
+    assert set(wgcn_study.run_keys()) >= {"faces", "readings", "faces_paper", "grid"}

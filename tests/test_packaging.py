@@ -73,3 +73,18 @@ def test_chapter_is_a_jupytext_myst_notebook_with_a_parameters_cell(chapter):
     assert CHAPTER_PARAMETERS <= set(defaults), f"missing parameters: {CHAPTER_PARAMETERS - set(defaults)}"
     assert defaults["profile"] is None, "chapters take the build's profile ($GGCN_PROFILE, else smoke)"
     assert all(v is None or isinstance(v, (str, int, float, bool)) for v in defaults.values()), defaults
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_chapter_makes_its_runs_with_one_load_or_run_on_a_package_runner(chapter):
+    cells = [ast.parse("\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!"))))
+             for cell in jupytext.read(chapter).cells if cell.cell_type == "code"]
+    defined = {node.name for tree in cells for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+    calls = [node for tree in cells for node in ast.walk(tree)
+             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "load_or_run"]
+    assert len(calls) == 1, f"{chapter.name} calls load_or_run {len(calls)} times; one call records all its runs"
+    runner = calls[0].args[2]
+    called = runner.body.func if isinstance(runner, ast.Lambda) and isinstance(runner.body, ast.Call) else runner
+    name = called.attr if isinstance(called, ast.Attribute) else getattr(called, "id", None)
+    assert name and name not in defined, (f"{chapter.name} runs {ast.unparse(runner)}: pass a runner of the package "
+                                          "(ggcn.experiments), not a function the chapter defines")

@@ -21,6 +21,7 @@ from ggcn.experiments.runs import LABELS, Results, fit, sweep
 from ggcn.experiments.verdicts import combine, describe, difference, judge, most, record
 from ggcn.measure.datasets import from_uint8, to_uint8
 from ggcn.measure.metrics import fixed_responses, response_distance_callback
+from ggcn.measure.rulers import FaceRuler
 from ggcn.measure.scores import FaceScorer, sharpness_gap
 from ggcn.models.cooperative import interpolate
 from ggcn.models.registry import FAMILY
@@ -50,7 +51,8 @@ def time_sampler(sample: Callable[[], Tensor], min_seconds: float = 0.25, device
     """The samples of a first call, and the wall time of one call.
 
     A call slower than ``min_seconds`` is timed once; a faster one (its first call then counts
-    as a warm-up) is repeated for ``min_seconds`` and its mean time returned.
+    as a warm-up) is repeated for ``min_seconds`` and its mean time returned. The repeats draw from a
+    forked random state, so what runs next does not depend on how fast this machine is.
     """
 
     def sync() -> None:
@@ -64,11 +66,13 @@ def time_sampler(sample: Callable[[], Tensor], min_seconds: float = 0.25, device
     first = time.perf_counter() - start
     if first >= min_seconds:
         return x, first
+    cuda = [torch.device(device).index or 0] if device.startswith("cuda") else []
     calls, start = 0, time.perf_counter()
-    while time.perf_counter() - start < min_seconds:
-        sample()
-        sync()
-        calls += 1
+    with torch.random.fork_rng(devices=cuda):
+        while time.perf_counter() - start < min_seconds:
+            sample()
+            sync()
+            calls += 1
     return x, (time.perf_counter() - start) / calls
 
 
@@ -287,3 +291,21 @@ def record_ggcn_claims(metrics: dict[str, Any], result: Ablation) -> dict[str, A
         kid={k: v.tolist() for k, v in sampler_kid.items()}, learned=learned, seeds=len(result.seeds),
     )
     return metrics
+
+
+def ggcn_chapter(ruler: FaceRuler, profile: Profile, seeds: Sequence[int], iterations: Mapping[str, int], *,
+                 n_keep: int = 16, steps: int = 100, device: str = "cpu") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Chapter 4's runs, as ``(metrics, arrays)``: the ablation on the ruler's training faces (:func:`run_ablation`,
+    as many samples as faces), the samplers and interpolations, every score beside the ruler's reference rows,
+    and the verdicts of :func:`record_ggcn_claims`."""
+    faces, scorer = ruler.train_images, FaceScorer(ruler)
+    result = run_ablation(faces, profile, seeds, scorer, iterations=iterations, n_samples=min(len(faces), 1000),
+                          n_keep=n_keep, steps=steps, rows=4, midpoints=8, device=device, family="faces")
+    metrics = {
+        "references": {name: scorer(x) for name, x in ruler.rows().items()}, "ruler_check": ruler.check().message,
+        "flat_threshold": scorer.threshold, "n_faces": len(faces), "n_held_out": len(ruler.held_out),
+        "scores": {m: {k: result.score(m, k).tolist() for k in SCORES} for m in result.models},
+        "speedup": result.speedup().tolist(),
+    }
+    record_ggcn_claims(metrics, result)
+    return metrics, {"data": to_uint8(faces[:n_keep]), **result.to_arrays()}
