@@ -41,6 +41,14 @@ def test_the_texture_ordering_holds_for_the_other_textures(name):
     assert check.passed, check.message
 
 
+def test_the_texture_ruler_of_chapter_2_passes_real_16_pixel_crops_and_fails_blurred_ones():
+    ruler = texture_ruler("brick", size=16, n_train=64)
+    refs = ruler.references()
+    assert ruler.check().passed, ruler.check().message
+    assert ruler.learned(refs["real"]) and not ruler.learned(refs["blurred"])
+    assert not any(ruler.learned(refs[row]) for row in ("noise", "flat", "mean"))
+
+
 def test_the_face_ordering_holds_at_32_pixels():
     check = face_ruler(seed=1, size=32).check()
     assert check.passed, check.message

@@ -50,7 +50,7 @@ CLAIMS: tuple[Claim, ...] = (
           "plane in both presets, and the final response distance of each wGCN vs GCN on the brick texture; "
           "reproduced if every reading is lower in the unstable preset, regime-dependent if another part (stable "
           "preset, texture) finds KL lower. Gate: KL learned in the stable preset (W2 fell on most seeds) and GCN "
-          "learned the texture (its distance fell on most seeds). Beside the verdict, the same test at the "
+          "passed the texture ruler (Gram distance ≤ 2× the real crops' spread) on most seeds. Beside the verdict, the same test at the "
           "largest δ of a δ × rule sweep: KL + clipping, KL + R1 and KL + an energy penalty vs KL, and JKO vs "
           "each, to tell the Wasserstein geometry from plain regularisation."),
     Claim("stability", "wGCN gives good samples across learning rates and image sizes where GCN degrades.",
