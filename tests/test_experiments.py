@@ -262,3 +262,50 @@ def test_chapter_3_study_caps_the_budget_and_gives_each_claim_its_seeds():
     params = s.params()
     assert params["profile"] == "teach" and params["seed"] == 2 and params["iterations"] == wgcn_study.ITERATIONS
     assert set(wgcn_study.run_keys()) >= {"faces", "readings", "faces_paper", "grid"}
+    ruler = s.ruler()  # the gates' face ruler, at the side of the chapter's faces; none on CelebA
+    assert ruler.image_shape == (1, s.size, s.size) and ruler.check().passed
+    assert wgcn_study.study("teach", data_root="/data").ruler() is None
+
+
+class _MeanRuler:
+    """A stand-in ruler: the primary score is the particles' mean pixel, the bar "below 0"."""
+
+    name, primary = "mean-pixel", "kid"
+
+    def score(self, x):
+        return {"kid": float(x.mean())}
+
+    def learned(self, scores):
+        return scores["kid"] < 0
+
+
+def _with_particles(comparison, pixel):
+    """``comparison`` whose every final particle set is constant at ``pixel``."""
+    import torch
+
+    comparison.seeds = tuple(range(5))
+    comparison.samples_at = lambda model, seed_index=0: torch.full((4, 1, 8, 8), pixel[model])
+    return comparison
+
+
+def test_with_a_ruler_the_gates_read_the_final_particles_not_the_distance():
+    """Falling distances are not enough: GCN's stable particles fail the ruler's bar → no verdict on either
+    claim; every cell keeps its scores and pass counts, and the measured text says how many seeds passed."""
+    from ggcn.experiments import verdicts
+    from ggcn.experiments.rules import record_stability
+
+    bad_gcn = {"gcn": 0.5, "wgcn": -0.5}
+    sweep = {"stable": _with_particles(_levels(1.0, 1.0), bad_gcn),
+             "unstable": _with_particles(_levels(50.0, 1.5), bad_gcn)}
+    summaries = {"gcn": {"final": [2.0, 2.1, 1.9], "auc": [3.0, 3.1, 2.9]},
+                 "wgcn": {"final": [1.0, 1.1, 0.9], "auc": [2.0, 2.1, 1.9]}}
+    metrics = record_wgcn_claims({}, summaries, sweep["stable"], sweep, ruler=_MeanRuler())
+    assert metrics["claims"]["faster-convergence"]["verdict"] == verdicts.NOT_LEARNED
+    stability = metrics["claims"]["stability"]
+    assert stability["verdict"] == verdicts.NOT_LEARNED
+    assert stability["cells"]["stable"]["gcn"]["passed"] == 0 and stability["cells"]["stable"]["wgcn"]["passed"] == 5
+    assert stability["cells"]["unstable"]["gcn"]["quality"] == [0.5] * 5
+    assert "the mean-pixel ruler's learned bar (GCN, wGCN): stable 0/5, 5/5" in stability["measured"]
+    good = {"gcn": -0.5, "wgcn": -0.5}
+    sweep = {name: _with_particles(c, good) for name, c in sweep.items()}
+    assert record_stability({}, sweep, ruler=_MeanRuler())["claims"]["stability"]["verdict"] == verdicts.REPRODUCED

@@ -23,6 +23,7 @@ from ggcn.experiments.verdicts import (HIGHER, INCONCLUSIVE, NOT_LEARNED, NOT_RE
                                        record)
 from ggcn.measure.datasets import from_uint8, to_uint8
 from ggcn.measure.metrics import fixed_responses, response_distance_callback
+from ggcn.measure.rulers import Ruler
 from ggcn.models.registry import MODELS
 
 Data = Tensor | Callable[[int], Tensor]
@@ -199,37 +200,62 @@ def compare_regimes(
     return out
 
 
+def ruler_passes(ruler: Ruler | None, comparison: "Comparison", model: str) -> tuple[list[float], list[bool]]:
+    """Per seed: the ``ruler``'s primary score of ``model``'s final particles (first γ and size) and whether
+    it clears the ruler's learned bar; with no ruler, no scores and the bar "its distance fell"
+    (:func:`verdicts.failed`)."""
+    if ruler is None:
+        return [], [not failed(c) for c in comparison.curves_at()[model]]
+    scores = [ruler.score(comparison.samples_at(model, seed_index=k)) for k in range(len(comparison.seeds))]
+    return [s[ruler.primary] for s in scores], [ruler.learned(s) for s in scores]
+
+
 def record_wgcn_claims(metrics: dict[str, Any], summaries: dict[str, dict[str, list[float]]],
                        stable: "Comparison", sweep: dict[str, "Comparison"],
-                       variants: dict[str, tuple[str, "Comparison", str]] | None = None) -> dict[str, Any]:
+                       variants: dict[str, tuple[str, "Comparison", str]] | None = None,
+                       ruler: Ruler | None = None) -> dict[str, Any]:
     """Record this chapter's verdicts on the paper's Fig. 5 and Fig. 4 claims in ``metrics``.
 
     * "faster-convergence": wGCN (recipe's λ) ends lower *and* has a lower area under the curve than
       GCN by the declared test (:func:`ggcn.experiments.verdicts.convergence`); either higher → not.
-      Gate: GCN learned in ``stable`` (its distance fell on most seeds, :func:`verdicts.failed`).
+      Gate: GCN learned in ``stable``: its final particles clear the ``ruler``'s bar on most seeds
+      (without a ruler: its distance fell on most seeds, :func:`ruler_passes`).
     * "stability": :func:`record_stability` on the graded ``sweep`` of regimes (and its ``variants``).
     """
-    learned = most([not failed(c) for c in stable.curves_at()["gcn"]])
-    fc = convergence(summaries["wgcn"], summaries["gcn"], learned=learned)
-    record(metrics, "faster-convergence", fc.verdict, fc.text, seeds=len(summaries["gcn"]["final"]))
-    return record_stability(metrics, sweep, variants=variants)
+    _, passed = ruler_passes(ruler, stable, "gcn")
+    fc = convergence(summaries["wgcn"], summaries["gcn"], learned=most(passed))
+    record(metrics, "faster-convergence", fc.verdict, fc.text, seeds=len(summaries["gcn"]["final"]),
+           gcn_passed=sum(passed), gate=_gate(ruler))
+    return record_stability(metrics, sweep, variants=variants, ruler=ruler)
+
+
+def _gate(ruler: Ruler | None) -> str:
+    """The bar of the gate, in words."""
+    return "its distance fell" if ruler is None else f"the {ruler.name} ruler's learned bar"
 
 
 def record_stability(metrics: dict[str, Any], sweep: dict[str, "Comparison"], base: str = "stable",
-                     variants: dict[str, tuple[str, "Comparison", str]] | None = None) -> dict[str, Any]:
+                     variants: dict[str, tuple[str, "Comparison", str]] | None = None,
+                     ruler: Ruler | None = None) -> dict[str, Any]:
     """The "stability" verdict (Fig. 4) on a sweep of named regimes (:data:`REGIMES`, ``base`` among them).
 
     In each regime GCN *broke* if its final distances are higher than at ``base`` by the declared test
     (Welch's t, or Fisher's exact test on diverged runs); there wGCN is judged against GCN. Reproduced if
     wGCN is lower wherever GCN broke, not reproduced if it is higher somewhere and lower nowhere,
-    regime-dependent if both happen, inconclusive if GCN broke nowhere. Gate: GCN learned at ``base``.
-    ``variants`` ({label: (regime, comparison, model)}: other λ, other readings) are compared with GCN in
-    their regime by the same test and recorded as evidence; the verdict is the recipe's wGCN's.
+    regime-dependent if both happen, inconclusive if GCN broke nowhere. Every cell also keeps each seed's
+    ``ruler`` score and how many seeds cleared its bar. Gate: GCN cleared the bar at ``base`` on most
+    seeds (:func:`ruler_passes`). ``variants`` ({label: (regime, comparison, model)}: other λ, other
+    readings) are compared with GCN in their regime by the same test and recorded as evidence; the verdict
+    is the recipe's wGCN's.
     """
     runs = {r: {m: comp.curves_at()[m] for m in ("gcn", "wgcn")} for r, comp in sweep.items()}
     cells = {r: {m: {"final": [final_distance(c) for c in curves], "failed": sum(failed(c) for c in curves)}
                  for m, curves in by_model.items()} for r, by_model in runs.items()}
-    learned = most([not failed(c) for c in runs[base]["gcn"]])
+    for r, comparison in sweep.items():
+        for m in ("gcn", "wgcn"):
+            quality, passed = ruler_passes(ruler, comparison, m)
+            cells[r][m].update(quality=quality, passed=sum(passed))
+    learned = most(ruler_passes(ruler, sweep[base], "gcn")[1])
     final = {r: {m: cell[m]["final"] for m in ("gcn", "wgcn")} for r, cell in cells.items()}
     for r, cell in cells.items():
         if r != base:
@@ -263,6 +289,8 @@ def record_stability(metrics: dict[str, Any], sweep: dict[str, "Comparison"], ba
                 + "; wGCN's own distance rose above its " + base + " one in "
                 + (", ".join(wgcn_broken) if wgcn_broken else "no regime")
                 + "".join(f"; {label} − GCN in {v['regime']}: {v['vs_gcn']['text']}"
-                          for label, v in others.items()))
+                          for label, v in others.items())
+                + f"; seeds clearing {_gate(ruler)} (GCN, wGCN): "
+                + ", ".join(f"{r} {c['gcn']['passed']}/{n}, {c['wgcn']['passed']}/{n}" for r, c in cells.items()))
     return record(metrics, "stability", verdict, measured, seeds=n, cells=cells, learned=learned, broken=broken,
-                  wgcn_broken=wgcn_broken, variants=others)
+                  wgcn_broken=wgcn_broken, variants=others, gate=_gate(ruler))

@@ -21,6 +21,7 @@ from ggcn.experiments import verdicts
 from ggcn.experiments.rules import Comparison, compare_regimes, compare_rules, grid_settings, record_wgcn_claims
 from ggcn.measure import data
 from ggcn.measure.datasets import to_uint8
+from ggcn.measure.rulers import FaceRuler, face_ruler
 
 MODELS = ("gcn", "wgcn", "wgcn-data", "wgcn-proximal")  # the KL rule and the three readings of the JKO rule
 GRID_MODELS = ("gcn", "wgcn")  # the two models of the paper's Fig. 4
@@ -58,6 +59,11 @@ class Study:
     grid_iterations: int
     sweep_seeds: tuple[int, ...]
     sweep_iterations: int
+
+    def ruler(self) -> FaceRuler | None:
+        """The face ruler at ``size`` on LFW (its 60 training faces, seed ``seed``); None on CelebA, which it
+        cannot read (the gates then fall back to "the distance fell")."""
+        return face_ruler(self.seed, self.size) if self.faces == "lfw" else None
 
     def load_faces(self, size: int) -> Tensor:
         return data.load_images(self.faces, self.data_root, size, n=self.profile.n_images, seed=self.seed)
@@ -102,7 +108,7 @@ def face_curves(runs: dict[str, Comparison], key: str = "response_distance") -> 
 
 def wgcn_chapter(s: Study, device: str = "cpu") -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Every run of the chapter, as ``(metrics, arrays)`` with the verdicts on "faster-convergence" and
-    "stability" (:func:`ggcn.experiments.rules.record_wgcn_claims`)."""
+    "stability" (:func:`ggcn.experiments.rules.record_wgcn_claims`), gated on :meth:`Study.ruler`."""
     cfg, face_data = s.profile, s.load_faces(s.size)
     on_faces = {"family": "faces", "device": device}
 
@@ -131,5 +137,9 @@ def wgcn_chapter(s: Study, device: str = "cpu") -> tuple[dict[str, Any], dict[st
     variants = {**{lambda_label(k): ("unstable", runs[f"unstable_lambda{k:g}"], "wgcn") for k in LAMBDA_FACTORS},
                 lambda_label(None): ("unstable", runs["unstable_paper"], "wgcn"),
                 **{f"{LABELS[m]}, recipe's λ": ("unstable", runs["unstable_readings"], m) for m in OTHER_READINGS}}
-    metrics = record_wgcn_claims({"faces": summaries}, summaries, runs["faces"], sweep, variants)
+    ruler = s.ruler()
+    metrics = record_wgcn_claims({"faces": summaries}, summaries, runs["faces"], sweep, variants, ruler=ruler)
+    if ruler is not None:
+        metrics["ruler"] = {"check": ruler.check().message, "bar": ruler.learned.__doc__.strip(),
+                            "references": {row: scores[ruler.primary] for row, scores in ruler.references().items()}}
     return metrics, arrays
