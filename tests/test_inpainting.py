@@ -36,7 +36,7 @@ def generator(seed=0):
 
 
 def trained(faces, seed):
-    """The inpainter trained by the one runner, as chapter 6 trains it."""
+    """The inpainter trained by the one runner, as chapter 7 trains it."""
     build = lambda: inpainting.build_inpainter("ggcn+ams", PROFILE, faces.shape[1], SIZE, n_examples=len(faces))  # noqa: E731
     return fit(build, faces, PROFILE, seed, iterations=4, on_examples=True).model
 

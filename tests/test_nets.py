@@ -7,7 +7,7 @@ from torch import nn
 from ggcn.models.nets import LEAKY_SLOPE, ConvEnergy, FilterBank, FrameEnergy, MLPEnergy, gabor_dog_bank
 
 
-@pytest.mark.parametrize(("size", "widths"), [(8, [5]), (16, [5, 10]), (32, [5, 10, 20]), (64, [5, 10, 20, 40]),
+@pytest.mark.parametrize(("size", "widths"), [(16, [5, 10]), (32, [5, 10, 20]), (64, [5, 10, 20, 40]),
                                               (128, [5, 10, 20, 40, 80])])
 def test_convnet_halves_the_side_down_to_4x4_while_doubling_the_channels(size, widths):
     net = ConvEnergy(2, size, width=5)
@@ -19,6 +19,13 @@ def test_convnet_halves_the_side_down_to_4x4_while_doubling_the_channels(size, w
     x = torch.zeros(3, 2, size, size)
     assert net(x).shape == (3,)
     assert net.responses(x).shape == (3, 5)
+
+
+def test_at_8_px_a_3x3_convolution_comes_before_the_one_halving_step():
+    net = ConvEnergy(1, 8, width=5)
+    convs = [m for m in net.body if isinstance(m, nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size, c.stride) for c in convs] == [(5, (3, 3), (1, 1)), (10, (4, 4), (2, 2))]
+    assert net(torch.zeros(3, 1, 8, 8)).shape == (3,)
 
 
 def test_convnet_energy_is_piecewise_linear_in_x():

@@ -119,6 +119,17 @@ def test_model_options_name_the_family_and_only_what_the_plan_sets():
     assert quality.model_options("gcn", replace(PLAN, table_steps=None)) == {}
 
 
+def test_the_plans_langevin_steps_go_to_the_single_grid_energy_models_only():
+    assert quality.model_options("wgcn", PLAN)["langevin_steps"] == 1
+    assert "langevin_steps" not in quality.model_options("ggcn", PLAN)
+    assert "langevin_steps" not in quality.model_options("mgcn", PLAN)
+
+
+def test_a_plan_gives_named_models_their_own_iterations():
+    plan = replace(PLAN, table_iterations=7, model_iterations=(("dcgan", 30),))
+    assert plan.iterations_of("dcgan") == 30 and plan.iterations_of("gcn") == 7
+
+
 def test_stability_runs_each_set_with_its_recipe(monkeypatch):
     seen = {}
     monkeypatch.setattr(quality, "compare_rules", lambda models, x, *a, **kw: seen.setdefault(kw["family"], kw))
@@ -396,17 +407,32 @@ def test_the_data_root_branch_reads_cifar10_and_scores_with_inception(tmp_path, 
     table = metrics["table"]
     assert table["dataset"] == "cifar10" and table["inception"]["available"]
     assert table["n_train"] == 60 and table["n_real"] == PLAN.n_real
-    for setting in quality.SETTINGS:
-        numbers = table["scores"][setting]
-        assert {"proxy_fid", "proxy_is", "inception_fid", "inception_is", "inception_kid"} <= set(numbers)
-        assert all(math.isfinite(v) for v in numbers["inception_is"]["ggcn"])
-        assert table["real"][setting]["standard_weights"] == 0.0  # the stand-in network is not the real one
+    numbers = table["scores"]["unconditional"]
+    assert {"proxy_fid", "proxy_is", "inception_fid", "inception_is", "inception_kid"} <= set(numbers)
+    assert all(math.isfinite(v) for v in numbers["inception_is"]["ggcn"])
+    assert table["real"]["unconditional"]["standard_weights"] == 0.0  # the stand-in network is not the real one
     claim = metrics["claims"]["quality-table"]
     assert claim["verdict"] in VERDICTS and claim["metric"] == "IS (Inception-v3)" and claim["dataset"] == "cifar10"
-    assert metrics["tiny"]["dataset"] == "stand-in" and "not found" in metrics["tiny"]["note"]
     runs = quality.ChapterRuns.from_artifact(metrics, arrays)
     assert runs.tables["unconditional"].samples.shape[1:] == (PLAN.n_keep, 3, 32, 32)
     assert set(runs.stability) == set(metrics["stability"]["sets"])
+    assert set(runs.tables) == {"unconditional"} and not runs.tiny  # the conditional chapter runs the rest
+
+
+def test_the_conditional_chapter_runs_the_labelled_table_and_fig_8_without_the_stability_part(tmp_path):
+    write_cifar(tmp_path / "data")
+    metrics, arrays = quality.quality_chapter(TINY, seed=0, setting="conditional", data_root=tmp_path / "data",
+                                              plan=PLAN)
+    assert set(metrics["table"]["scores"]) == {"conditional"} and "stability" not in metrics
+    assert metrics["claims"]["quality-table-conditional"]["verdict"] in VERDICTS
+    assert metrics["tiny"]["dataset"] == "stand-in" and "not found" in metrics["tiny"]["note"]
+    runs = quality.ChapterRuns.from_artifact(metrics, arrays)
+    assert set(runs.tables) == {"conditional"} and set(runs.tiny) == set(quality.SETTINGS) and not runs.stability
+
+
+def test_a_quality_chapter_names_its_setting():
+    with pytest.raises(ValueError, match="setting must be one of"):
+        quality.quality_chapter(TINY, setting="labelled", plan=PLAN)
 
 
 def test_without_inception_weights_the_chapter_says_why_and_scores_with_proxies_only(tmp_path, monkeypatch):
@@ -417,8 +443,8 @@ def test_without_inception_weights_the_chapter_says_why_and_scores_with_proxies_
         raise evaluation.InceptionUnavailable("no weights on this machine")
 
     monkeypatch.setattr(scores, "inception_weights", unavailable)
-    metrics, _ = quality.quality_chapter(TINY, seed=0, data_root=tmp_path / "data", plan=PLAN)
+    metrics, _ = quality.quality_chapter(TINY, seed=0, setting="conditional", data_root=tmp_path / "data", plan=PLAN)
     assert metrics["table"]["inception"] == {"available": False, "reason": "no weights on this machine"}
-    assert not any(k.startswith("inception") for k in metrics["table"]["scores"]["unconditional"])
-    assert metrics["claims"]["quality-table"]["metric"] == "proxy FID (cifar10 classifier)"
+    assert not any(k.startswith("inception") for k in metrics["table"]["scores"]["conditional"])
+    assert metrics["claims"]["quality-table-conditional"]["metric"] == "proxy FID (cifar10 classifier)"
     assert metrics["tiny"]["dataset"] == "tiny-imagenet" and metrics["tiny"]["classes"] == ["n00000000", "n00000001"]

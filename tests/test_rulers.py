@@ -73,6 +73,7 @@ def test_the_learned_bars_are_the_stated_ones(digits8, brick, faces):
     assert brick.learned({"gram": 0.2, "spread": 0.1}) and not brick.learned({"gram": 0.21, "spread": 0.1})
     blurred = faces.references()["blurred"]["kid"]
     assert faces.learned({"kid": blurred}) and not faces.learned({"kid": blurred + 1e-3})
+    assert "0.6" in digits8.bar and "twice" in brick.bar and "blurred" in faces.bar  # the bars, in words
 
 
 def test_references_hold_every_row_with_every_number(ruler):

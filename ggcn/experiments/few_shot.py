@@ -1,4 +1,4 @@
-"""Few-sample training (the paper's Sec. 5.5, Fig. 10) and inpainting (Fig. 11, Table III): chapter 6's runs.
+"""Few-sample training (the paper's Sec. 5.5, Fig. 10) and inpainting (Fig. 11, Table III): chapter 7's runs.
 
 Fig. 10 trains wFRAME, wGCN, GGCN and DCGAN on a handful of images, duplicated until the training
 set has the size DCGAN is used to; :func:`ggcn.measure.scores.copy_scores` tells learning from copying.
@@ -145,7 +145,7 @@ def _judge(metrics: dict[str, Any], s: dict[str, Any], seeds: list[int], profile
 
 def few_shot_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu",
                      data_root: str | Path | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Every run of chapter 6, as ``(metrics, arrays)`` for :func:`ggcn.book.artifacts.load_or_run`:
+    """Every run of chapter 7, as ``(metrics, arrays)`` for :func:`ggcn.book.artifacts.load_or_run`:
     Fig. 10 on :data:`FEW_SHOT_PHOTOS` (or SUN397 under ``data_root``), Table III on LFW (or CelebA), and the
     verdicts on "few-sample" and "inpainting". Every run takes well under a CPU-minute at teach, so there are
     at least :data:`~ggcn.experiments.verdicts.CHEAP_SEEDS` seeds (``metrics["seeds"]``)."""

@@ -98,12 +98,14 @@ def stability(datasets: dict[str, Tensor], profile: Profile, plan: Plan, seeds: 
 
 
 def model_options(name: str, plan: Plan, family: str | None = None) -> dict[str, Any]:
-    """Build options for ``name``: the recipe of ``family`` (when given), and the plan's Langevin steps,
-    δ and γ where the plan sets them and the model has them."""
+    """Build options for ``name``: the recipe of ``family`` (when given), the plan's δ and γ where the plan
+    sets them and the model has them, and its Langevin steps for the single-grid energy models (MGCN and
+    GGCN keep their recipes' shorter chains)."""
     by_family = {"family": family} if family is not None else {}
     if name == "dcgan":
         return by_family
-    options = {"langevin_steps": plan.table_steps, "step_size": plan.step_size, "lr": plan.lr}
+    steps = plan.table_steps if name in MODELS else None
+    options = {"langevin_steps": steps, "step_size": plan.step_size, "lr": plan.lr}
     return {**by_family, **{k: v for k, v in options.items() if v is not None}}
 
 
@@ -204,8 +206,8 @@ def quality_table(models: Sequence[str], dataset: Labelled, profile: Profile, pl
                   scorer: Scorer, *, conditional: bool, device: str = "cpu") -> Table:
     """Train every model for every seed on ``dataset``, draw ``plan.n_samples`` and score them.
 
-    Conditional runs use the labels (see :func:`generate`); every run has the plan's ``table_iterations``
-    (each per-class model its ``class_iterations``) and the recipe of the set's family (:func:`family_of`).
+    Conditional runs use the labels (see :func:`generate`); every run has the plan's iterations of its model
+    (:meth:`~ggcn.config.Plan.iterations_of`; each per-class model ``class_iterations``) and the recipe of the set's family (:func:`family_of`).
     """
     unknown = [m for m in models if m not in LABELS]
     if unknown:
@@ -214,7 +216,7 @@ def quality_table(models: Sequence[str], dataset: Labelled, profile: Profile, pl
         raise ValueError("give at least one seed (three or more to compare models by the declared test)")
 
     def one(name: str, seed: int) -> dict[str, Any]:
-        run = generate(name, dataset.x, profile, seed, n_samples=plan.n_samples, iterations=plan.table_iterations,
+        run = generate(name, dataset.x, profile, seed, n_samples=plan.n_samples, iterations=plan.iterations_of(name),
                        y=dataset.y if conditional else None, class_iterations=plan.class_iterations, device=device,
                        **model_options(name, plan, family_of(dataset.name)))
         if not torch.isfinite(run.x).all():
@@ -304,10 +306,11 @@ SETTING_PREFIX = {"unconditional": "uncond_", "conditional": "cond_"}
 
 def _score_table(dataset: Labelled, profile: Profile, plan: Plan, seeds: Sequence[int], models: Sequence[str],
                  *, conditional_classes: int, device: str, data_root: str | Path | None,
-                 weights_path: str | Path | None, seed: int,
+                 weights_path: str | Path | None, seed: int, settings: Sequence[str] = SETTINGS,
                  ) -> tuple[dict[str, Any], dict[str, Table], dict[str, np.ndarray]]:
     """Proxy classifier (+ Inception when reading real data, + the digit ruler on offline digits), then
-    the unconditional table on every class and the conditional table on the first ``conditional_classes``."""
+    for each of ``settings`` its table: unconditional on every class, conditional on the first
+    ``conditional_classes``."""
     classifier = fit_proxy(dataset.x, dataset.y, iterations=plan.proxy_iterations, seed=seed)
     ruler = digit_ruler(seed, plan.table_size, steps=plan.ruler_steps) if dataset.name == "digits" else None
     conditional_set = dataset.first_classes(min(conditional_classes, len(dataset.classes)))
@@ -324,8 +327,9 @@ def _score_table(dataset: Labelled, profile: Profile, plan: Plan, seeds: Sequenc
             row: {k: scores[k] for k in ("recognised", "classes")} for row, scores in ruler.references().items()}}
         info["proxy"] = proxy_references(ProxyScorer(classifier, dataset.real, plan.is_splits), ruler.rows())
     tables, arrays = {}, {}
-    for setting, subset in (("unconditional", dataset), ("conditional", conditional_set)):
+    for setting in settings:
         conditional = setting == "conditional"
+        subset = conditional_set if conditional else dataset
         scorers: list[Scorer | None] = [ProxyScorer(classifier, subset.real, plan.is_splits),
                                         None if ruler is None else DigitRulerScorer(ruler)]
         if data_root is not None:
@@ -361,61 +365,72 @@ def proxy_references(scorer: ProxyScorer, rows: dict[str, Tensor]) -> dict[str, 
             "passed": {k: c.passed for k, c in checks.items()}}
 
 
-def quality_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu", data_root: str | Path | None = None,
-                    plan: Plan | None = None, weights_path: str | Path | None = None,
-                    ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Every run of the quality chapter, as ``(metrics, arrays)`` for :func:`ggcn.book.artifacts.load_or_run`.
+CLAIM_OF = {"unconditional": "quality-table", "conditional": "quality-table-conditional"}
 
+
+def quality_chapter(profile: Profile, seed: int = 0, *, setting: str = "unconditional", device: str = "cpu",
+                    data_root: str | Path | None = None, plan: Plan | None = None,
+                    weights_path: str | Path | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Every run of one quality chapter, as ``(metrics, arrays)`` for :func:`ggcn.book.artifacts.load_or_run`.
+
+    ``setting="unconditional"`` (chapter 5):
     1. stability: GCN and both wGCNs on texture, faces and digits, ``profile.n_seeds`` seeds;
-    2. Table II: every model of :data:`TABLE_MODELS`, unconditional and conditional, on CIFAR-10
-       (``data_root``) or digits, ``plan.table_seeds`` seeds, with the verdict on the claim
-       ``quality-table`` recorded in ``metrics["claims"]``;
-    3. Fig. 8: GGCN unconditional and conditional (every class) on Tiny ImageNet (``data_root``) or
+    2. Table II without labels: every model of :data:`TABLE_MODELS` on CIFAR-10 (``data_root``) or
+       digits, ``plan.table_seeds`` seeds, with the verdict on ``quality-table`` in ``metrics["claims"]``.
+
+    ``setting="conditional"`` (chapter 6):
+    1. Table II with labels, as above, with the verdict on ``quality-table-conditional``;
+    2. Fig. 8: GGCN unconditional and conditional (every class) on Tiny ImageNet (``data_root``) or
        the offline stand-in, ``plan.tiny_seeds`` seeds.
     """
+    if setting not in CLAIM_OF:
+        raise ValueError(f"setting must be one of {sorted(CLAIM_OF)}, got {setting!r}")
     plan = plan or plan_for(profile)
     seeds = [seed + k for k in range(profile.n_seeds)]
     table_seeds = [seed + k for k in range(plan.table_seeds)]
-    metrics: dict[str, Any] = {"plan": plan.to_dict(), "seeds": seeds, "table_seeds": table_seeds}
+    metrics: dict[str, Any] = {"plan": plan.to_dict(), "setting": setting, "seeds": seeds, "table_seeds": table_seeds}
     arrays: dict[str, np.ndarray] = {}
 
-    sets = stability_data(plan, profile.n_images, seed)
-    runs = stability(sets, profile, plan, seeds, device=device)
-    metrics["stability"] = {"sets": list(sets), "summary": {
-        name: {m: seed_summary(c) for m, c in comparison.curves_at().items()} for name, comparison in runs.items()}}
-    for i, (name, comparison) in enumerate(runs.items()):
-        arrays.update(comparison.to_arrays(prefix=f"stab{i}_"))
-        arrays[f"stab{i}_data"] = to_uint8(sets[name][: plan.n_keep])
+    if setting == "unconditional":
+        sets = stability_data(plan, profile.n_images, seed)
+        runs = stability(sets, profile, plan, seeds, device=device)
+        metrics["stability"] = {"sets": list(sets), "summary": {
+            name: {m: seed_summary(c) for m, c in comparison.curves_at().items()} for name, comparison in runs.items()}}
+        for i, (name, comparison) in enumerate(runs.items()):
+            arrays.update(comparison.to_arrays(prefix=f"stab{i}_"))
+            arrays[f"stab{i}_data"] = to_uint8(sets[name][: plan.n_keep])
 
     dataset = table_set(plan, data_root, seed)
     info, tables, table_arrays = _score_table(dataset, profile, plan, table_seeds, TABLE_MODELS,
                                               conditional_classes=plan.conditional_classes, device=device,
-                                              data_root=data_root, weights_path=weights_path, seed=seed)
+                                              data_root=data_root, weights_path=weights_path, seed=seed,
+                                              settings=(setting,))
     metrics["table"] = info
     arrays.update(table_arrays)
     metric = "inception_is" if info["inception"]["available"] else "proxy_fid"
     label = metric_label(metric, dataset.name)
     verdict, pairs = table_verdict(tables, metric)
     tests = pair_tests(tables, metric)
-    closest = {setting: min(by_pair.items(), key=lambda kv: abs(kv[1]["delta"]) if np.isfinite(kv[1]["delta"]) else np.inf)
-               for setting, by_pair in tests.items()}
-    record(metrics, "quality-table", verdict, measured_text(tables, metric, label) + "; closest pair: " + "; ".join(
-           f"{setting} {pair} {test['text']}" for setting, (pair, test) in closest.items()), metric=label,
-           pairs=pairs, tests=tests, dataset=dataset.name, seeds=table_seeds)
+    pair, test = min(tests[setting].items(),
+                     key=lambda kv: abs(kv[1]["delta"]) if np.isfinite(kv[1]["delta"]) else np.inf)
+    record(metrics, CLAIM_OF[setting], verdict, f"{measured_text(tables, metric, label)}; closest pair: {pair} "
+           f"{test['text']}", metric=label, pairs=pairs, tests=tests, dataset=dataset.name, seeds=table_seeds)
 
-    tiny, note = tiny_set(plan, data_root, seed)
-    info, _, tiny_arrays = _score_table(tiny, profile, plan, table_seeds[: plan.tiny_seeds], ("ggcn",),
-                                        conditional_classes=len(tiny.classes), device=device,
-                                        data_root=data_root if tiny.name == "tiny-imagenet" else None,
-                                        weights_path=weights_path, seed=seed)
-    metrics["tiny"] = {**info, "note": note}
-    arrays.update({f"tiny_{k}": v for k, v in tiny_arrays.items()})
+    if setting == "conditional":
+        tiny, note = tiny_set(plan, data_root, seed)
+        info, _, tiny_arrays = _score_table(tiny, profile, plan, table_seeds[: plan.tiny_seeds], ("ggcn",),
+                                            conditional_classes=len(tiny.classes), device=device,
+                                            data_root=data_root if tiny.name == "tiny-imagenet" else None,
+                                            weights_path=weights_path, seed=seed)
+        metrics["tiny"] = {**info, "note": note}
+        arrays.update({f"tiny_{k}": v for k, v in tiny_arrays.items()})
     return metrics, arrays
 
 
 @dataclass
 class ChapterRuns:
-    """The chapter's runs read back from an artifact's arrays (see :func:`quality_chapter`)."""
+    """A quality chapter's runs read back from an artifact's arrays (see :func:`quality_chapter`); the parts
+    the chapter did not run are empty."""
 
     stability: dict[str, Comparison]
     stability_data: dict[str, Tensor]
@@ -425,15 +440,14 @@ class ChapterRuns:
 
     @classmethod
     def from_artifact(cls, metrics: dict[str, Any], arrays: dict[str, np.ndarray]) -> "ChapterRuns":
-        sets = metrics["stability"]["sets"]
-        real = {}
-        for setting, prefix in SETTING_PREFIX.items():
-            for where, p in ((setting, prefix), (f"tiny_{setting}", f"tiny_{prefix}")):
-                real[where] = (from_uint8(arrays[p + "real"]), torch.as_tensor(arrays[p + "real_labels"]))
+        sets = metrics.get("stability", {}).get("sets", [])
+        parts = {where: p for s, prefix in SETTING_PREFIX.items()
+                 for where, p in ((s, prefix), (f"tiny_{s}", f"tiny_{prefix}")) if p + "real" in arrays}
         return cls(
             stability={name: Comparison.from_arrays(arrays, f"stab{i}_") for i, name in enumerate(sets)},
             stability_data={name: from_uint8(arrays[f"stab{i}_data"]) for i, name in enumerate(sets)},
-            tables={s: Table.from_arrays(arrays, p) for s, p in SETTING_PREFIX.items()},
-            tiny={s: Table.from_arrays(arrays, f"tiny_{p}") for s, p in SETTING_PREFIX.items()},
-            real=real,
+            tables={s: Table.from_arrays(arrays, p) for s, p in SETTING_PREFIX.items() if s in parts},
+            tiny={s: Table.from_arrays(arrays, f"tiny_{p}") for s, p in SETTING_PREFIX.items() if f"tiny_{s}" in parts},
+            real={where: (from_uint8(arrays[p + "real"]), torch.as_tensor(arrays[p + "real_labels"]))
+                  for where, p in parts.items()},
         )

@@ -251,11 +251,11 @@ def record_stability(metrics: dict[str, Any], sweep: dict[str, "Comparison"], ba
     runs = {r: {m: comp.curves_at()[m] for m in ("gcn", "wgcn")} for r, comp in sweep.items()}
     cells = {r: {m: {"final": [final_distance(c) for c in curves], "failed": sum(failed(c) for c in curves)}
                  for m, curves in by_model.items()} for r, by_model in runs.items()}
-    for r, comparison in sweep.items():
-        for m in ("gcn", "wgcn"):
-            quality, passed = ruler_passes(ruler, comparison, m)
+    passes = {r: {m: ruler_passes(ruler, comparison, m) for m in ("gcn", "wgcn")} for r, comparison in sweep.items()}
+    for r, by_model in passes.items():
+        for m, (quality, passed) in by_model.items():
             cells[r][m].update(quality=quality, passed=sum(passed))
-    learned = most(ruler_passes(ruler, sweep[base], "gcn")[1])
+    learned = most(passes[base]["gcn"][1])
     final = {r: {m: cell[m]["final"] for m in ("gcn", "wgcn")} for r, cell in cells.items()}
     for r, cell in cells.items():
         if r != base:

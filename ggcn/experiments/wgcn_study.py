@@ -140,6 +140,6 @@ def wgcn_chapter(s: Study, device: str = "cpu") -> tuple[dict[str, Any], dict[st
     ruler = s.ruler()
     metrics = record_wgcn_claims({"faces": summaries}, summaries, runs["faces"], sweep, variants, ruler=ruler)
     if ruler is not None:
-        metrics["ruler"] = {"check": ruler.check().message, "bar": ruler.learned.__doc__.strip(),
+        metrics["ruler"] = {"check": ruler.check().message, "bar": ruler.bar,
                             "references": {row: scores[ruler.primary] for row, scores in ruler.references().items()}}
     return metrics, arrays

@@ -68,6 +68,7 @@ class Ruler(ABC):
     name: str
     primary: str
     higher_is_better: bool
+    bar: str  # the "learned" bar of :meth:`learned`, in words
 
     def __init__(self, train_images: Tensor, held_out: Tensor, *, blur_sigma: float, n_rows: int, seed: int):
         if blur_sigma <= 0:
@@ -199,6 +200,7 @@ class DigitRuler(Ruler):
     classifier's penultimate features to the training digits'."""
 
     name, primary, higher_is_better = "digit-classifier", "recognised", True
+    bar = "recognised ≥ 0.6 and at least 90 % of the digits asked for among the recognised samples"
 
     def __init__(self, net: DigitNet, train_images: Tensor, train_labels: Tensor, held_out: Tensor,
                  held_out_labels: Tensor, *, confidence: float, blur_sigma: float, seed: int):
@@ -266,6 +268,7 @@ class FaceRuler(Ruler):
     between the samples and the training faces."""
 
     name, primary, higher_is_better = "face-filter-kid", "kid", False
+    bar = "KID no worse than the blurred held-out faces'"
 
     def __init__(self, train_images: Tensor, held_out: Tensor, non_faces: Tensor, *, blur_sigma: float,
                  n_rows: int, seed: int):
@@ -318,6 +321,7 @@ class TextureRuler(Ruler):
     sets of as many fresh real crops (what a perfect model gets); ``gram_over_spread`` their ratio."""
 
     name, primary, higher_is_better = "texture-gram", "gram", False
+    bar = "Gram distance at most twice the spread of held-out crops"
 
     def __init__(self, texture: str, train_images: Tensor, held_out: Tensor, *, blur_sigma: float, seed: int,
                  n_spread: int):
