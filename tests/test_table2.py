@@ -10,7 +10,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from ggcn.book import table2  # noqa: E402
-from ggcn.experiments import quality  # noqa: E402
+from ggcn.experiments import quality, verdicts  # noqa: E402
 
 SCORES = {"proxy_fid": 2.0, "proxy_kid": 0.1, "proxy_is": 5.0, "label_accuracy": 0.9}
 
@@ -75,3 +75,18 @@ def test_the_score_plot_draws_a_dot_per_seed_and_the_real_images_line():
     table2.score_plot(ax, table, info, "unconditional")
     assert len(ax.collections) >= 2 and ax.get_yscale() == "log"
     plt.close(fig)
+
+
+def test_the_scorer_note_says_when_a_run_with_a_data_root_had_no_inception_weights():
+    info = {**table_info("unconditional"), "inception": {"available": False, "reason": "no weights here"}}
+    assert "no weights here" in table2.scorer_note(info, "/data") and "NOT available" in table2.scorer_note(info, "/d")
+    assert "offline data" in table2.scorer_note(info, None)
+    assert "real weights" in table2.scorer_note({**info, "inception": {"available": True}}, "/data")
+
+
+@pytest.mark.parametrize("verdict", [verdicts.REPRODUCED, verdicts.NOT_REPRODUCED, verdicts.INCONCLUSIVE,
+                                     verdicts.NOT_LEARNED])
+def test_every_verdict_has_plain_words_and_smoke_says_nothing_was_learnt(verdict):
+    text = table2.plain_verdict(verdict, table_info("conditional"), "conditional", "teach")
+    assert text.startswith("At this profile, on digits with our proxy score")
+    assert "smoke" in table2.plain_verdict(verdict, table_info("conditional"), "conditional", "smoke")

@@ -85,3 +85,34 @@ def pair_table(claim: dict[str, Any], setting: str) -> pd.DataFrame:
     return pd.DataFrame({f"better than {LABELS[base]}": {
         LABELS[cand]: claim["pairs"][setting][f"{cand} vs {base}"] for cand in quality.CANDIDATES}
         for base in quality.BASELINES})
+
+
+def scorer_note(table_info: dict[str, Any], data_root: object) -> str:
+    """Which networks scored the run, in words: Inception-v3, or proxies only (and why)."""
+    if table_info["inception"]["available"]:
+        return "Inception-v3 scores were computed from the real weights, and the verdict uses the Inception Score."
+    if data_root is not None:
+        return ("The Inception-v3 weights were NOT available on this machine, so this run has no FID or IS at all: "
+                "every score in it is a proxy on a small classifier. Reason: " + table_info["inception"]["reason"])
+    return ("This run used offline data, so every score is a proxy on a small classifier trained on that data; "
+            "none of them is an FID or an Inception Score.")
+
+
+def plain_verdict(verdict: str, table_info: dict[str, Any], setting: str, profile: str) -> str:
+    """The verdict on one half of Table II in plain words."""
+    where = ("on CIFAR-10 with the Inception Score" if table_info["inception"]["available"]
+             else f"on {table_info['dataset']} with our proxy score")
+    labels = "with labels" if setting == "conditional" else "without labels"
+    plain = {
+        verdicts.REPRODUCED: f"At this profile, {where}, both GGCN variants beat GCN, wGCN and DCGAN by the declared "
+                             f"test {labels}: the paper's ranking holds here.",
+        verdicts.NOT_REPRODUCED: f"At this profile, {where}, at least one baseline beats a GGCN variant by the "
+                                 "declared test (see the pairwise outcomes), so the paper's ranking does not hold here.",
+        verdicts.INCONCLUSIVE: f"At this profile, {where}, the test finds no difference for some pairs and none goes "
+                               "against the paper: the ranking is neither confirmed nor refuted here.",
+        verdicts.NOT_LEARNED: f"At this profile, {where}, at least one baseline did not clear the digit ruler's "
+                              "\"learned\" bar on most seeds, so the comparison says nothing about the paper's ranking.",
+    }[verdict]
+    if profile == "smoke":
+        plain += " At the smoke profile no model has learnt anything yet, so this verdict only shows that the code runs."
+    return plain
