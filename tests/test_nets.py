@@ -26,6 +26,9 @@ def test_at_8_px_a_3x3_convolution_comes_before_the_one_halving_step():
     convs = [m for m in net.body if isinstance(m, nn.Conv2d)]
     assert [(c.out_channels, c.kernel_size, c.stride) for c in convs] == [(5, (3, 3), (1, 1)), (10, (4, 4), (2, 2))]
     assert net(torch.zeros(3, 1, 8, 8)).shape == (3,)
+    shallow = ConvEnergy(1, 8, width=5, min_convs=1)  # the conditional synthesizer's body (LabelEnergy)
+    assert [(c.out_channels, c.stride) for c in shallow.body if isinstance(c, nn.Conv2d)] == [(5, (2, 2))]
+    assert all(isinstance(c, nn.Conv2d) and c.stride == (2, 2) for c in ConvEnergy(1, 16, width=5).body[::2])
 
 
 def test_convnet_energy_is_piecewise_linear_in_x():

@@ -19,7 +19,7 @@ class ConvEnergy(nn.Module):
     """The GCN bottom-up ConvNet for square images of side 8, 16, 32, 64 or 128.
 
     ``log2(size/4)`` stride-2 4×4 convolutions halve the side down to 4×4 while
-    doubling the channels (``width``, ``2·width``, ...; at 8 px after a 3×3 one, :func:`down_convs`); a final 4×4 convolution
+    doubling the channels (``width``, ``2·width``, ...; with ``min_convs`` in all, :func:`down_convs`); a final 4×4 convolution
     gives the scalar, multiplied by a fixed gain c (``scale``): f_θ(x) = c · ConvNet_θ(x).
 
     The gain sets the energy's scale against the Langevin drift (δ²/2)·∇f: with a small σ, ∇f must
@@ -28,11 +28,11 @@ class ConvEnergy(nn.Module):
     """
 
     def __init__(self, channels: int = 3, image_size: int = 32, width: int = 64, slope: float = LEAKY_SLOPE,
-                 scale: float = 1.0):
+                 scale: float = 1.0, min_convs: int = 2):
         super().__init__()
         if not scale > 0:
             raise ValueError(f"the energy scale c must be > 0, got {scale}")
-        self.body = down_convs(channels, image_size, width, slope)
+        self.body = down_convs(channels, image_size, width, slope, min_convs)
         self.head = nn.Conv2d(self.body.out_channels, 1, 4, 1, 0)
         self.channels, self.image_size, self.scale = channels, image_size, float(scale)
 
@@ -44,22 +44,25 @@ class ConvEnergy(nn.Module):
         return self.body[1](self.body[0](x)).mean(dim=(2, 3))
 
 
-def down_convs(channels: int, image_size: int, width: int, slope: float = LEAKY_SLOPE) -> nn.Sequential:
-    """``log2(size/4)`` stride-2 4×4 convolutions with leaky ReLU, ``width``, ``2·width``, … channels, to 4×4.
+def down_convs(channels: int, image_size: int, width: int, slope: float = LEAKY_SLOPE,
+               min_convs: int = 1) -> nn.Sequential:
+    """``log2(size/4)`` stride-2 4×4 convolutions with leaky ReLU, ``width``, ``2·width``, … channels, to 4×4,
+    after as many 3×3 stride-1 convolutions of ``width`` channels as it takes to make ``min_convs`` in all.
 
-    At 8 px that is one convolution, and with the head a two-layer net, which on 8-px digits levels off near
-    half its samples recognised; there a 3×3 stride-1 convolution of ``width`` channels comes first, so every
-    side has at least two convolutions before the head (GCN on chapter 5's 8-px digits, 300 iterations, seeds
-    0–2: 63–67 % recognised in all 10 digits, digit KID 22–25, against 54 %, 10 digits after 600 iterations
-    without it; a one-layer net twice as wide drew 58 % after 300).
+    At 8 px the halving is one convolution, and with the head a two-layer net, which on 8-px digits levels
+    off near half its samples recognised; :class:`ConvEnergy` asks for two (GCN on chapter 5's 8-px digits,
+    300 iterations, seeds 0–2: 63–67 % recognised in all 10 digits, digit KID 22–25, against 54 %, 10 digits
+    after 600 iterations without the 3×3 one; a one-layer net twice as wide drew 58 % after 300).
     """
     check_image_size(image_size)
     n_down = int(math.log2(image_size // 4))
+    lead = max(0, min_convs - n_down)
     layers: list[nn.Module] = []
-    c_in, c_out = channels, width
-    if n_down < 2:
-        layers += [nn.Conv2d(c_in, c_out, 3, 1, 1), nn.LeakyReLU(slope)]
-        c_in, c_out = c_out, c_out * 2
+    c_in = channels
+    for _ in range(lead):
+        layers += [nn.Conv2d(c_in, width, 3, 1, 1), nn.LeakyReLU(slope)]
+        c_in = width
+    c_out = 2 * width if lead else width
     for _ in range(n_down):
         layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(slope)]
         c_in, c_out = c_out, c_out * 2
