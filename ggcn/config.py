@@ -301,7 +301,9 @@ class Plan:
     ``standin_per_class``: part 3's side and the offline stand-in's images per class; ``is_splits``: IS splits;
     ``class_iterations``: iterations of each per-class model of the conditional table (None: ``table_iterations``);
     ``tiny_seeds``: part 3's seeds (None: ``table_seeds``); ``model_iterations``: (model, iterations) pairs
-    that replace ``table_iterations`` for those models (the generator models learn from cheaper iterations).
+    that replace ``table_iterations`` for those models (the generator models learn from cheaper iterations);
+    ``tiny_options``, ``tiny_iterations``: build options of part 3's GGCN over its recipe's, and its iterations
+    (None: its table iterations).
     """
 
     stability_size: int
@@ -326,6 +328,8 @@ class Plan:
     class_iterations: int | None = None
     tiny_seeds: int | None = None
     model_iterations: tuple[tuple[str, int], ...] = ()
+    tiny_options: tuple[tuple[str, Any], ...] = ()
+    tiny_iterations: int | None = None
 
     def iterations_of(self, model: str) -> int:
         """The table iterations of ``model``: its entry in ``model_iterations``, else ``table_iterations``."""
@@ -353,6 +357,11 @@ PLANS: dict[str, Plan] = {
         n_train=None, n_real=500, n_samples=90, conditional_classes=3, n_keep=45, proxy_iterations=400,
         tiny_size=16, standin_per_class=64, is_splits=1, ruler_steps=1500, class_iterations=150, tiny_seeds=1,
         model_iterations=(("dcgan", 2000), ("ggcn+ams", 2000)),
+        # Fig. 8 on the 16-px colour stand-in: with the faces recipe's 20 Langevin steps and 300 iterations the
+        # unconditional GGCN diverged at iteration 109 (recorded at 7e66e1d9); 20 steps at γ 3e-4 or 40 steps
+        # held but drew one or two flat colours (proxy FID 1000-1500, held-out images 115); 40 steps over 600
+        # iterations drew the photos' colours and shapes (208; 71 CPU-s; seed 0).
+        tiny_options=(("langevin_steps", 40),), tiny_iterations=600,
     ),
     "paper": Plan(  # the recipes' sampler settings; hours on one GPU
         stability_size=32, stability_iterations=100, stability_steps=None,

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from ggcn.config import Profile
-from ggcn.experiments.runs import LABELS, Results, fit, sweep
+from ggcn.experiments.runs import LABELS, Results, check_grid, fit, sweep
 from ggcn.experiments.verdicts import combine, describe, difference, judge, most, record
 from ggcn.measure.datasets import from_uint8, to_uint8
 from ggcn.measure.metrics import fixed_responses, response_distance_callback
@@ -181,13 +181,10 @@ def run_ablation(
     samples of each; per seed also compare the samplers (``steps`` Langevin steps) of the trained
     GGCN+AMS and GGCN, and interpolate ``rows`` pairs of codes with the first seed's GGCN+AMS.
     ``overrides`` go to :func:`ggcn.experiments.runs.fit` (e.g. ``family="faces"`` for the recipes)."""
-    if set(models) - set(FAMILY):
-        raise ValueError(f"the ablation trains the GGCN family {sorted(FAMILY)}; got {sorted(set(models))}")
+    check_grid(models, FAMILY, seeds)
     missing = {AMORTIZED, REVISED} - set(models)
     if missing:
         raise ValueError(f"the sampler comparison and the interpolation need {sorted(missing)} among the models")
-    if not seeds:
-        raise ValueError("give at least one seed (profile.n_seeds seeds give mean ± sd)")
     iterations = profile.iterations if iterations is None else iterations
     budget = dict(iterations) if isinstance(iterations, Mapping) else {m: iterations for m in models}
     if set(models) - set(budget):

@@ -15,9 +15,9 @@ Every model takes the recipe of its data family (:data:`DATA_FAMILY`); the plan
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ from torch import Tensor
 
 from ggcn.config import Plan, Profile, plan_for
 from ggcn.experiments.rules import Comparison, compare_rules
-from ggcn.experiments.runs import LABELS, Results, fit, shown, sweep
+from ggcn.experiments.runs import LABELS, Results, check_grid, fit, shown, sweep
 from ggcn.experiments.verdicts import (HIGHER_IS_BETTER, combine, describe, difference, judge, most, record,
                                        seed_summary)
 from ggcn.measure import data
@@ -109,11 +109,6 @@ def model_options(name: str, plan: Plan, family: str | None = None) -> dict[str,
     return {**by_family, **{k: v for k, v in options.items() if v is not None}}
 
 
-def _fit(name: str, x: Tensor, profile: Profile, seed: int, *, n_chains: int, **kwargs: Any) -> Any:
-    """:func:`ggcn.experiments.runs.fit` with ``n_chains`` persistent chains where the model has them."""
-    return fit(name, x, profile, seed, **({"n_particles": n_chains} if name in MODELS else {}), **kwargs)
-
-
 def balanced_labels(n_classes: int, n: int) -> Tensor:
     """``n`` labels, ``n / n_classes`` of each class in order (n must be a multiple)."""
     if n % n_classes:
@@ -140,24 +135,25 @@ def generate(name: str, x: Tensor, profile: Profile, seed: int, *, n_samples: in
     class (classes 0..K−1, K = max label + 1), each for ``class_iterations`` (default ``iterations``),
     and contributes ``n_samples / K`` samples of its class.
     """
+    def run(images: Tensor, n: int, **kwargs: Any) -> Any:  # n persistent chains where the model has them
+        chains = {"n_particles": n} if name in MODELS else {}
+        return fit(name, images, profile, seed, device=device, **chains, **kwargs, **overrides)
+
     if y is None:
-        run = _fit(name, x, profile, seed, iterations=iterations, n_chains=n_samples, device=device, **overrides)
-        return Generated(shown(run.model, n_samples), torch.full((n_samples,), -1), run.diverged, run.wall)
+        one = run(x, n_samples, iterations=iterations)
+        return Generated(shown(one.model, n_samples), torch.full((n_samples,), -1), one.diverged, one.wall)
     labels = balanced_labels(int(y.max()) + 1, n_samples)
     if name in GGCN_NAMES:
-        run = _fit(name, x, profile, seed, iterations=iterations, n_chains=n_samples, labels=y, device=device,
-                   **overrides)
-        return Generated(shown(run.model, n_samples, labels.to(device)), labels, run.diverged, run.wall)
+        one = run(x, n_samples, iterations=iterations, labels=y)
+        return Generated(shown(one.model, n_samples, labels.to(device)), labels, one.diverged, one.wall)
     parts, diverged, seconds = [], False, 0.0
     for c in range(int(y.max()) + 1):
-        members = x[y == c]
-        if len(members) == 0:
+        if not (y == c).any():
             raise ValueError(f"class {c} has no training images; conditional runs need every class 0..{int(y.max())}")
         n_c = int((labels == c).sum())
-        run = _fit(name, members, profile, seed, iterations=class_iterations or iterations, n_chains=n_c,
-                   device=device, **overrides)
-        parts.append(shown(run.model, n_c))
-        diverged, seconds = diverged or run.diverged, seconds + run.wall
+        one = run(x[y == c], n_c, iterations=class_iterations or iterations)
+        parts.append(shown(one.model, n_c))
+        diverged, seconds = diverged or one.diverged, seconds + one.wall
     return Generated(torch.cat(parts), labels, diverged, seconds)
 
 # -- the table ---------------------------------------------------------------------------
@@ -203,22 +199,20 @@ def _keep(x: Tensor, y: Tensor, n_keep: int) -> tuple[Tensor, Tensor]:
 
 
 def quality_table(models: Sequence[str], dataset: Labelled, profile: Profile, plan: Plan, seeds: Sequence[int],
-                  scorer: Scorer, *, conditional: bool, device: str = "cpu") -> Table:
+                  scorer: Scorer, *, conditional: bool, device: str = "cpu",
+                  options: Mapping[str, Any] | None = None) -> Table:
     """Train every model for every seed on ``dataset``, draw ``plan.n_samples`` and score them.
 
     Conditional runs use the labels (see :func:`generate`); every run has the plan's iterations of its model
-    (:meth:`~ggcn.config.Plan.iterations_of`; each per-class model ``class_iterations``) and the recipe of the set's family (:func:`family_of`).
+    (:meth:`~ggcn.config.Plan.iterations_of`; each per-class model ``class_iterations``), the recipe of the
+    set's family (:func:`family_of`) and ``options`` over it.
     """
-    unknown = [m for m in models if m not in LABELS]
-    if unknown:
-        raise ValueError(f"unknown model(s) {unknown}; choose from {sorted(LABELS)}")
-    if not seeds:
-        raise ValueError("give at least one seed (three or more to compare models by the declared test)")
+    check_grid(models, LABELS, seeds)
 
     def one(name: str, seed: int) -> dict[str, Any]:
         run = generate(name, dataset.x, profile, seed, n_samples=plan.n_samples, iterations=plan.iterations_of(name),
                        y=dataset.y if conditional else None, class_iterations=plan.class_iterations, device=device,
-                       **model_options(name, plan, family_of(dataset.name)))
+                       **{**model_options(name, plan, family_of(dataset.name)), **(options or {})})
         if not torch.isfinite(run.x).all():
             raise FloatingPointError(f"{name} (seed {seed}) produced non-finite samples after restoring its "
                                      "last good state; lower its learning rate or Langevin step")
@@ -270,8 +264,8 @@ def table_verdict(tables: dict[str, Table], metric: str) -> tuple[str, dict[str,
 
 def pair_tests(tables: dict[str, Table], metric: str) -> dict[str, dict[str, dict[str, Any]]]:
     """The declared test (:func:`ggcn.experiments.verdicts.difference`) of every pair of :func:`table_verdict`."""
-    return {setting: {f"{cand} vs {base}": difference(table.values(metric)[cand], table.values(metric)[base]).to_dict()
-                      for cand in CANDIDATES for base in BASELINES} for setting, table in tables.items()}
+    return {setting: {f"{c} vs {b}": difference(t.values(metric)[c], t.values(metric)[b]).to_dict()
+                      for c in CANDIDATES for b in BASELINES} for setting, t in tables.items()}
 
 
 def metric_label(metric: str, dataset: str) -> str:
@@ -307,7 +301,7 @@ SETTING_PREFIX = {"unconditional": "uncond_", "conditional": "cond_"}
 def _score_table(dataset: Labelled, profile: Profile, plan: Plan, seeds: Sequence[int], models: Sequence[str],
                  *, conditional_classes: int, device: str, data_root: str | Path | None,
                  weights_path: str | Path | None, seed: int, settings: Sequence[str] = SETTINGS,
-                 ) -> tuple[dict[str, Any], dict[str, Table], dict[str, np.ndarray]]:
+                 options: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Table], dict[str, np.ndarray]]:
     """Proxy classifier (+ Inception when reading real data, + the digit ruler on offline digits), then
     for each of ``settings`` its table: unconditional on every class, conditional on the first
     ``conditional_classes``."""
@@ -338,7 +332,8 @@ def _score_table(dataset: Labelled, profile: Profile, plan: Plan, seeds: Sequenc
             info["inception"] = {"available": incep is not None, "reason": reason}
             scorers.append(incep)
         scorer = combine_scorers(*scorers)
-        table = quality_table(models, subset, profile, plan, seeds, scorer, conditional=conditional, device=device)
+        table = quality_table(models, subset, profile, plan, seeds, scorer, conditional=conditional, device=device,
+                              options=options)
         tables[setting] = table
         info["real"][setting] = real_scores(subset, plan, scorer, conditional=conditional, seed=seed)
         info["scores"][setting] = {k: table.values(k) for k in table.scores}
@@ -418,10 +413,11 @@ def quality_chapter(profile: Profile, seed: int = 0, *, setting: str = "uncondit
 
     if setting == "conditional":
         tiny, note = tiny_set(plan, data_root, seed)
-        info, _, tiny_arrays = _score_table(tiny, profile, plan, table_seeds[: plan.tiny_seeds], ("ggcn",),
+        tiny_plan = replace(plan, model_iterations=(("ggcn", plan.tiny_iterations or plan.iterations_of("ggcn")),))
+        info, _, tiny_arrays = _score_table(tiny, profile, tiny_plan, table_seeds[: plan.tiny_seeds], ("ggcn",),
                                             conditional_classes=len(tiny.classes), device=device,
                                             data_root=data_root if tiny.name == "tiny-imagenet" else None,
-                                            weights_path=weights_path, seed=seed)
+                                            weights_path=weights_path, seed=seed, options=dict(plan.tiny_options))
         metrics["tiny"] = {**info, "note": note}
         arrays.update({f"tiny_{k}": v for k, v in tiny_arrays.items()})
     return metrics, arrays

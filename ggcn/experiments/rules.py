@@ -17,7 +17,7 @@ import numpy as np
 from torch import Tensor
 
 from ggcn.config import REGIMES, Profile, recipe
-from ggcn.experiments.runs import Results, fit, sweep
+from ggcn.experiments.runs import Results, check_grid, fit, sweep
 from ggcn.experiments.verdicts import (HIGHER, INCONCLUSIVE, NOT_LEARNED, NOT_REPRODUCED, REGIME_DEPENDENT,
                                        REPRODUCED, convergence, difference, failed, final_distance, judge, most,
                                        record)
@@ -145,11 +145,7 @@ def compare_rules(models: Sequence[str], data: Data, profile: Profile, seeds: Se
     """
     if "lr" in overrides:
         raise ValueError("pass learning rates as lrs=[...], not lr=")
-    unknown = [m for m in models if m not in MODELS]
-    if unknown:
-        raise ValueError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
-    if not seeds:
-        raise ValueError("give at least one seed (profile.n_seeds seeds give mean ± sd bands)")
+    check_grid(models, MODELS, seeds)
     if isinstance(data, Tensor):
         sizes = tuple(sizes or (data.shape[-1],))
         if sizes != (data.shape[-1],):

@@ -20,7 +20,7 @@ import time
 import typing
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Collection, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -66,6 +66,15 @@ class Fitted:
         out = np.full(iterations, np.nan, dtype=np.float32)
         out[: len(self.history)] = self.history.column(key)[:iterations]
         return out
+
+
+def check_grid(models: Sequence[str], known: Collection[str], seeds: Sequence[int]) -> None:
+    """Refuse model names not in ``known`` and an empty list of seeds, saying what to give instead."""
+    unknown = [m for m in models if m not in known]
+    if unknown:
+        raise ValueError(f"unknown model(s) {unknown}; choose from {sorted(known)}")
+    if not seeds:
+        raise ValueError("give at least one seed (three or more to compare models by the declared test)")
 
 
 def fit(
