@@ -7,8 +7,6 @@
 kept as ``<NB>-<profile>.failed.ipynb`` and leaves the last good one in place). The book tools are imported
 only inside the command, so the package works without them.
 """
-from __future__ import annotations
-
 import argparse
 import ast
 import os
@@ -21,9 +19,6 @@ from ggcn.book.artifacts import NOTEBOOKS
 from ggcn.config import PROFILES, Profile, get_profile, resolve_device
 from ggcn.core.train import check_seed, ensure_writable
 
-CHAPTER_GLOB = "[0-9][0-9]_*.md"
-
-
 class UsageError(Exception):
     """Bad input from the command line: the message says what is wrong and what to do."""
 
@@ -34,7 +29,7 @@ class ChapterFailed(RuntimeError):
 
 def available_chapters(notebooks: Path = NOTEBOOKS) -> list[Path]:
     """The book's chapters: ``notebooks/NN_name.md``, in reading order."""
-    return sorted(notebooks.glob(CHAPTER_GLOB))
+    return sorted(notebooks.glob("[0-9][0-9]_*.md"))
 
 
 def find_chapter(name: str, notebooks: Path = NOTEBOOKS) -> Path:
@@ -70,10 +65,9 @@ def _checked(profile: str, device: str | None, seed: int | None, data_root: str 
     ``--data-root``; returns the data root as an absolute folder (chapters run in ``notebooks/``)."""
     try:
         get_profile(profile)
-        if device is not None:
-            resolve_device(device)
-        if seed is not None:
-            check_seed(seed)
+        for check, value in ((resolve_device, device), (check_seed, seed)):
+            if value is not None:
+                check(value)
     except ValueError as err:
         raise UsageError(str(err)) from err
     root = None if data_root is None else Path(data_root).expanduser().resolve()
@@ -116,8 +110,7 @@ def run_chapter(chapter: str | Path, profile: str = "smoke", device: str | None 
                          "install them with `pip install -e '.[book]'` or run `make venv`") from err
     folder, notebook = _out_folder(out), jupytext.read(path)
     defined = chapter_parameters(notebook)
-    asked = {k: v for k, v in {"profile": profile, "device": device, "seed": seed, "data_root": root}.items()
-             if v is not None}
+    asked = {k: v for k, v in dict(profile=profile, device=device, seed=seed, data_root=root).items() if v is not None}
     for name in sorted(set(asked) - set(defined)):
         print(f"note: {path.stem} has no parameter {name!r}; ignoring it", file=sys.stderr)
     target = folder / f"{path.stem}-{profile}.ipynb"
@@ -148,15 +141,16 @@ def profiles_table(profiles: dict[str, Profile] = PROFILES) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m ggcn``: run the command in ``argv``; exits 2 on bad input and 1 when a chapter fails."""
     parser = argparse.ArgumentParser(prog="python -m ggcn", description="Rerun the book's chapters; list the profiles.")
     commands = parser.add_subparsers(dest="command", required=True)
     chapter = commands.add_parser("chapter", help="execute one chapter with papermill at a profile")
     chapter.add_argument("notebook", help="chapter name (03_wgcn), file name (03_wgcn.md) or path")
     chapter.add_argument("--profile", default="smoke", help=f"one of {', '.join(PROFILES)} (default: smoke)")
-    chapter.add_argument("--device", default=None,
+    chapter.add_argument("--device",
                          help="auto, cpu, cuda, cuda:N or mps, one this machine has (default: the chapter's)")
-    chapter.add_argument("--seed", type=int, default=None, help="random seed in [0, 2**32) (default: the chapter's)")
-    chapter.add_argument("--data-root", default=None, help="folder of the real data sets (see ggcn/measure/data.py)")
+    chapter.add_argument("--seed", type=int, help="random seed in [0, 2**32) (default: the chapter's)")
+    chapter.add_argument("--data-root", help="folder of the real data sets (see ggcn/measure/data.py)")
     chapter.add_argument("--out", default="runs", help="folder for the executed notebook (default: runs/)")
     commands.add_parser("profiles", help="print the run profiles")
     args = parser.parse_args(argv)
@@ -166,10 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         target = run_chapter(args.notebook, args.profile, args.device, args.seed, args.data_root, args.out)
-    except UsageError as err:
-        parser.exit(2, f"{parser.prog}: error: {err}\n")
-    except ChapterFailed as err:
-        parser.exit(1, f"{parser.prog}: {err}\n")
+    except (UsageError, ChapterFailed) as err:  # bad input exits 2 (as argparse does), a failed cell 1
+        usage = isinstance(err, UsageError)
+        parser.exit(2 if usage else 1, f"{parser.prog}: {'error: ' if usage else ''}{err}\n")
     print(f"wrote {target} in {time.perf_counter() - start:.1f} s")
     return 0
 

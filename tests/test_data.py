@@ -216,33 +216,11 @@ def test_seeds_are_integers_in_0_to_2_32(seed):
             draw()
 
 
-def test_few_shot_draws_distinct_examples_with_their_labels():
-    x = torch.arange(20.0).view(20, 1, 1, 1)
-    labels = torch.arange(20) * 10
-    xs, ys = data.few_shot(x, 6, seed=1, labels=labels)
-    assert xs.shape == (6, 1, 1, 1) and len(set(xs.flatten().tolist())) == 6
-    assert torch.equal(ys, xs.flatten().long() * 10)
-    assert torch.equal(xs, data.few_shot(x, 6, seed=1))
-    assert not torch.equal(xs, data.few_shot(x, 6, seed=2))
-    assert data.few_shot(x, 20).shape == x.shape
-
-
-@pytest.mark.parametrize("k", [0, 21, -1, 2.5, True])
-def test_few_shot_k_must_be_between_1_and_the_set_size(k):
-    with pytest.raises(ValueError, match=r"few-shot size k must be an integer in 1\.\.20"):
-        data.few_shot(torch.zeros(20, 1, 2, 2), k)
-
-
-def test_few_shot_needs_one_label_per_image():
-    with pytest.raises(ValueError, match="3 images but 2 labels"):
-        data.few_shot(torch.zeros(3, 1, 2, 2), 1, labels=torch.zeros(2))
-
-
-def test_load_images_n_is_the_same_draw_as_few_shot():
+def test_load_images_n_is_a_seeded_draw_without_replacement():
     x, y = data.load_images("digits", size=8, n=7, seed=5, labels=True)
     all_x, all_y = data.digits(size=8)
-    ex, ey = data.few_shot(all_x, 7, seed=5, labels=all_y)
-    assert torch.equal(x, ex) and torch.equal(y, ey)
+    idx = torch.randperm(len(all_x), generator=torch.Generator().manual_seed(5))[:7]
+    assert torch.equal(x, all_x[idx]) and torch.equal(y, all_y[idx])
 
 
 def test_grey_turns_a_photo_into_luma():

@@ -7,15 +7,13 @@ written whole into a temporary folder and renamed into place; a broken one is ne
 are always recomputed; ``teach``/``paper`` ones, and by default only those recorded by the current code
 (``GGCN_ACCEPT_RECORDED=1`` accepts others), are reused.
 """
-from __future__ import annotations
-
+import contextlib
 import errno
 import hashlib
 import json
 import logging
 import os
 import platform
-import secrets
 import shutil
 import subprocess
 import tempfile
@@ -38,7 +36,6 @@ ROOT_ENV = "GGCN_ARTIFACTS"
 ACCEPT_ENV = "GGCN_ACCEPT_RECORDED"
 TMP = ".tmp-"  # prefix of folders being written or deleted; never read as artifacts
 MANIFEST_FIELDS = ("git_sha", "device", "seed", "parameters", "wall_time_s", "created")
-UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +58,17 @@ def artifacts_root() -> Path:
 
 
 def git_sha() -> str:
+    """The commit checked out, with ``-dirty`` when tracked files differ from it; ``unknown`` without git."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-        return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else "unknown"
+        head, status = (subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=5)
+                        for args in (["rev-parse", "HEAD"], ["status", "--porcelain", "--untracked-files=no"]))
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+    return head.stdout.strip() + ("-dirty" if status.stdout.strip() else "") if head.returncode == 0 else "unknown"
 
 
 def device_name(device: str) -> str:
+    """The CUDA card's name, or the CPU's with the threads torch uses."""
     if device.startswith("cuda") and torch.cuda.is_available():
         return torch.cuda.get_device_name(torch.device(device))
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
@@ -92,11 +90,10 @@ def artifact_folder(chapter: str, params: dict[str, Any], device: str, root: Pat
 
 def code_hashes(chapter: str) -> dict[str, str | None]:
     """SHA-256 of the package's ``.py`` files and of ``notebooks/<chapter>.md`` (None when it does not exist)."""
-    package = hashlib.sha256()
-    for source in sorted(PACKAGE.rglob("*.py")):
-        package.update(source.relative_to(PACKAGE).as_posix().encode() + b"\0" + source.read_bytes() + b"\0")
+    package = b"".join(source.relative_to(PACKAGE).as_posix().encode() + b"\0" + source.read_bytes() + b"\0"
+                       for source in sorted(PACKAGE.rglob("*.py")))
     notebook = NOTEBOOKS / f"{chapter}.md"
-    return {"package": package.hexdigest(),
+    return {"package": hashlib.sha256(package).hexdigest(),
             "chapter": hashlib.sha256(notebook.read_bytes()).hexdigest() if notebook.is_file() else None}
 
 
@@ -114,9 +111,9 @@ def manifest(chapter: str, params: dict[str, Any], device: str, wall_time_s: flo
     import ggcn
 
     return {"git_sha": git_sha(), "code": code_hashes(chapter), "ggcn_version": ggcn.__version__,
-            "torch_version": torch.__version__, "python": platform.python_version(),
-            "device": device_name(device), "seed": params.get("seed"), "parameters": params,
-            "wall_time_s": round(wall_time_s, 2), "cpu_time_s": None if cpu_time_s is None else round(cpu_time_s, 2),
+            "torch_version": torch.__version__, "python": platform.python_version(), "device": device_name(device),
+            "seed": params.get("seed"), "parameters": params, "wall_time_s": round(wall_time_s, 2),
+            "cpu_time_s": None if cpu_time_s is None else round(cpu_time_s, 2),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
@@ -160,12 +157,10 @@ def save_artifact(path: Path, metrics: dict, arrays: dict, man: dict) -> None:
             except OSError as err:
                 if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                     raise
-            old = path.with_name(f"{TMP}old-{path.name}-{secrets.token_hex(4)}")
-            try:
+            old = path.with_name(f"{TMP}old-{path.name}-{os.urandom(4).hex()}")
+            with contextlib.suppress(FileNotFoundError):  # another writer moved it first
                 os.replace(path, old)
-            except FileNotFoundError:  # another writer moved it first
-                continue
-            shutil.rmtree(old, ignore_errors=True)
+                shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     sync_to_disk(path.parent)
@@ -173,24 +168,21 @@ def save_artifact(path: Path, metrics: dict, arrays: dict, man: dict) -> None:
 
 def _stamp(path: Path) -> tuple[int, int, int] | None:
     """Which folder is at ``path`` now: inode and change times (a freed inode is reused by the next write)."""
-    try:
+    with contextlib.suppress(FileNotFoundError):
         st = path.stat()
-    except FileNotFoundError:
-        return None
-    return st.st_ino, st.st_ctime_ns, st.st_mtime_ns
+        return st.st_ino, st.st_ctime_ns, st.st_mtime_ns
+    return None
 
 
 def _read_files(path: Path) -> tuple[dict, dict, dict]:
     """metrics, arrays, manifest of the folder ``path``, or :class:`BrokenArtifact` saying what is wrong."""
     try:
-        metrics = json.loads((path / "metrics.json").read_text())
-        man = json.loads((path / "manifest.json").read_text())
+        metrics, man = (json.loads((path / name).read_text()) for name in ("metrics.json", "manifest.json"))
         with np.load(path / "arrays.npz") as npz:
             arrays = {name: npz[name] for name in npz.files}
-    except UNREADABLE as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
         raise BrokenArtifact(path, f"{type(err).__name__}: {err}") from err
-    missing = [field for field in MANIFEST_FIELDS if not isinstance(man, dict) or field not in man]
-    if missing:
+    if missing := [field for field in MANIFEST_FIELDS if not isinstance(man, dict) or field not in man]:
         raise BrokenArtifact(path, f"manifest.json lacks {missing}")
     return metrics, arrays, man
 
@@ -210,9 +202,8 @@ def load_artifact(path: Path, attempts: int = 10) -> Result:
         except BrokenArtifact as err:
             files, broken = None, err
         if files and _stamp(path) == before:
-            metrics, arrays, man = files
-            return Result(metrics, arrays, man, loaded=True, path=path,
-                          other_code=code_difference(man.get("code"), path.parent.parent.name))
+            return Result(*files, loaded=True, path=path,
+                          other_code=code_difference(files[2].get("code"), path.parent.parent.name))
         time.sleep(0.005 * attempt)
     if not path.is_dir():
         raise FileNotFoundError(f"no artifact at {path}")
@@ -221,23 +212,19 @@ def load_artifact(path: Path, attempts: int = 10) -> Result:
 
 def _readable(path: Path, broken: str) -> Result | None:
     """The artifact at ``path``; None when there is none or it is broken (logged as ``broken % (path, reason)``)."""
-    try:
-        return load_artifact(path) if path.is_dir() else None
-    except BrokenArtifact as err:
-        log.warning(broken, path, err.reason)
-    except FileNotFoundError:  # deleted since it was listed
-        pass
+    with contextlib.suppress(FileNotFoundError):  # deleted since it was listed
+        try:
+            return load_artifact(path) if path.is_dir() else None
+        except BrokenArtifact as err:
+            log.warning(broken, path, err.reason)
     return None
 
 
 def recorded(chapter: str, profile: str, root: Path | None = None) -> list[Result]:
     """The complete artifacts of ``chapter`` at ``profile``, newest first; broken ones are logged and left out."""
-    results = []
-    for folder in (root or artifacts_root()).joinpath(chapter, profile).glob("*"):
-        found = None if folder.name.startswith(TMP) else _readable(folder, "artifact %s is broken (%s): delete it")
-        if found is not None:
-            results.append(found)
-    return sorted(results, key=lambda r: (r.manifest["created"], r.path.name), reverse=True)
+    folders = (root or artifacts_root()).joinpath(chapter, profile).glob("*")
+    found = [_readable(f, "artifact %s is broken (%s): delete it") for f in folders if not f.name.startswith(TMP)]
+    return sorted(filter(None, found), key=lambda r: (r.manifest["created"], r.path.name), reverse=True)
 
 
 def load_or_run(chapter: str, params: dict[str, Any], run: Callable[[], tuple[dict[str, Any], dict[str, Any]]], *,
@@ -249,15 +236,12 @@ def load_or_run(chapter: str, params: dict[str, Any], run: Callable[[], tuple[di
     for writability before the run starts, so no finished run is thrown away.
     """
     path = artifact_folder(chapter, params, device)
-    if reuse is None:
-        reuse = params["profile"] != "smoke"
     if accept_recorded is None:
         accept_recorded = os.environ.get(ACCEPT_ENV, "").strip().lower() in {"1", "true", "yes"}
     broken = "recorded artifact %s is broken (%s); rerunning it, the new run replaces it"
-    found = _readable(path, broken) if reuse else None
-    if found is not None and (accept_recorded or not found.other_code):
-        return found
-    if found is not None:
+    if (params["profile"] != "smoke" if reuse is None else reuse) and (found := _readable(path, broken)):
+        if accept_recorded or not found.other_code:
+            return found
         log.warning("not reusing %s: it was recorded with other code (%s); rerunning. To use it anyway, "
                     "set %s=1 or pass accept_recorded=True to load_or_run", path, found.other_code, ACCEPT_ENV)
     try:

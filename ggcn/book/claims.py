@@ -4,13 +4,13 @@ Chapters store verdicts in their artifacts (:func:`ggcn.experiments.verdicts.rec
 ``book/claims.md`` joins the newest complete artifact of each chapter with the claims of
 :data:`ggcn.experiments.verdicts.CLAIMS`. A claim without a recorded artifact is an error, not a blank.
 """
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Any
 
 from ggcn.book.artifacts import Result, recorded
 from ggcn.experiments.verdicts import CLAIMS
+
+MAKE = "make chapter NB={} PROFILE={}"  # the command that records a chapter's artifact
 
 
 def collect(profile: str, root: Path) -> list[dict[str, Any]]:
@@ -22,32 +22,23 @@ def collect(profile: str, root: Path) -> list[dict[str, Any]]:
     rows = []
     for claim in CLAIMS:
         result = newest[claim.chapter]
-        entry = result.metrics.get("claims", {}).get(claim.id)
-        if entry is None:
+        if (entry := result.metrics.get("claims", {}).get(claim.id)) is None:
             raise KeyError(f"{result.path / 'metrics.json'} records no verdict on claim {claim.id!r}; "
-                           f"rerun chapter {claim.chapter} ({_make(claim.chapter, profile)})")
+                           f"rerun chapter {claim.chapter} ({MAKE.format(claim.chapter, profile)})")
         seeds = entry.get("seeds")
-        rows.append({
-            "claim": claim.statement, "paper": f"{claim.reported} ({claim.source})", "test": claim.test,
-            "seeds": len(seeds) if isinstance(seeds, list) else seeds, "measured": entry["measured"],
-            "verdict": entry["verdict"], "run": run_label(claim.chapter, result),
-        })
+        rows.append({"claim": claim.statement, "paper": f"{claim.reported} ({claim.source})", "test": claim.test,
+                     "seeds": len(seeds) if isinstance(seeds, list) else seeds, "measured": entry["measured"],
+                     "verdict": entry["verdict"], "run": run_label(claim.chapter, result)})
     return rows
 
 
-def _make(chapter: str, profile: str) -> str:
-    return f"make chapter NB={chapter} PROFILE={profile}"
-
-
 def _newest(chapter: str, profile: str, root: Path) -> Result:
-    found = recorded(chapter, profile, root)
-    if not found:
-        claims = sorted(c.id for c in CLAIMS if c.chapter == chapter)
-        raise FileNotFoundError(
-            f"no recorded artifact for claim(s) {claims}: no complete artifact in {root / chapter / profile}. "
-            f"Run chapter {chapter} at profile {profile!r} ({_make(chapter, profile)})"
-        )
-    return found[0]
+    if found := recorded(chapter, profile, root):
+        return found[0]
+    claims = sorted(c.id for c in CLAIMS if c.chapter == chapter)
+    raise FileNotFoundError(f"no recorded artifact for claim(s) {claims}: no complete artifact in "
+                            f"{root / chapter / profile}. Run chapter {chapter} at profile {profile!r} "
+                            f"({MAKE.format(chapter, profile)})")
 
 
 def run_label(chapter: str, result: Result) -> str:

@@ -2,8 +2,6 @@
 the per-seed score plot, all read from a quality chapter's ``metrics["table"]``
 (:func:`ggcn.experiments.quality.quality_chapter`)."""
 
-from __future__ import annotations
-
 from typing import Any
 
 import numpy as np
@@ -37,8 +35,7 @@ def reference_rows(table_info: dict[str, Any]) -> tuple[pd.DataFrame, str, str]:
     rows = pd.DataFrame(ruler["references"] if ruler else {}).T
     if proxy:
         rows = rows.join(pd.DataFrame(proxy["references"]).T)
-    rows = rows.rename(columns={"recognised": SHORT["ruler_recognised"], "classes": SHORT["ruler_classes"],
-                                **{k: SHORT[k] for k in ("proxy_fid", "proxy_kid", "proxy_is")}})
+    rows = rows.rename(columns={k.removeprefix("ruler_"): v for k, v in SHORT.items() if k[:5] in ("ruler", "proxy")})
     return (rows, ruler["check"] if ruler else offline_only,
             "; ".join(proxy["check"].values()) if proxy else offline_only)
 
@@ -46,20 +43,17 @@ def reference_rows(table_info: dict[str, Any]) -> tuple[pd.DataFrame, str, str]:
 def comparison_table(table_info: dict[str, Any], setting: str) -> pd.DataFrame:
     """One setting of Table II: the paper's reported CIFAR-10 IS beside our per-seed scores (mean ± sd)."""
     inception = table_info["inception"]["available"]
-    keys = ["proxy_fid", "proxy_kid", "proxy_is"] + (["label_accuracy"] if setting == "conditional" else [])
-    keys += ["ruler_recognised", "ruler_classes"] if "ruler" in table_info else []
-    keys += ["inception_fid", "inception_is"] if inception else []
+    shown = {"proxy": True, "label": setting == "conditional", "ruler": "ruler" in table_info, "inception": inception}
+    keys = [key for key in SHORT if shown[key.split("_")[0]]]  # SHORT's order: proxy, label, ruler, inception
     networks = f"proxy: {table_info['dataset']} classifier" + ("; digit ruler" if "ruler" in table_info else "")
     ours = f"measured here on {table_info['dataset']} ({'Inception-v3; ' if inception else ''}{networks})"
-    paper = "reported by the paper"
-    rows = {}
+    paper, rows = "reported by the paper", {}
     for model in [*quality.TABLE_MODELS, "real data"]:
         reported = quality.REPORTED_REAL_IS if model == "real data" else quality.REPORTED_IS[setting][model]
-        row = {(paper, "CIFAR-10 IS ↑"): f"{reported[0]:.2f} ± {reported[1]:.2f}" if reported else "—"}
-        for key in keys:
-            row[(ours, SHORT[key])] = (f"{table_info['real'][setting][key]:.3g}" if model == "real data"
-                                       else verdicts.describe(table_info["scores"][setting][key][model]))
-        rows[LABELS.get(model, model)] = row
+        scores = {(ours, SHORT[key]): f"{table_info['real'][setting][key]:.3g}" if model == "real data"
+                  else verdicts.describe(table_info["scores"][setting][key][model]) for key in keys}
+        rows[LABELS.get(model, model)] = {(paper, "CIFAR-10 IS ↑"): f"{reported[0]:.2f} ± {reported[1]:.2f}"
+                                          if reported else "—", **scores}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
@@ -67,16 +61,13 @@ def score_plot(ax, table: quality.Table, table_info: dict[str, Any], setting: st
     """Per-seed FID-type scores (dots) and their means (bars) for each model on a log axis, with the
     score of real images of the same count as a dashed line."""
     key = "inception_fid" if table_info["inception"]["available"] else "proxy_fid"
-    values = table.values(key)
-    for i, model in enumerate(table.models):
-        v = np.asarray(values[model])
+    for i, (model, v) in enumerate(table.values(key).items()):  # in the order of table.models
         ax.scatter(np.full(len(v), i), v, color=viz.color(model), s=30, zorder=3)
-        ax.hlines(v.mean(), i - 0.3, i + 0.3, color=viz.color(model), lw=2.5)
+        ax.hlines(np.mean(v), i - 0.3, i + 0.3, color=viz.color(model), lw=2.5)
     ax.axhline(table_info["real"][setting][key], color=viz.color("data"), ls="--", lw=1.2,
                label="real images (same count)")
     ax.set_xticks(range(len(table.models)), [LABELS[m] for m in table.models], rotation=30)
-    ax.set_yscale("log")
-    ax.set(title=setting, ylabel=f"{quality.metric_label(key, table_info['dataset'])} (lower is better)")
+    ax.set(yscale="log", title=setting, ylabel=f"{quality.metric_label(key, table_info['dataset'])} (lower is better)")
     ax.legend(frameon=False, fontsize="small")
 
 
@@ -104,15 +95,14 @@ def plain_verdict(verdict: str, table_info: dict[str, Any], setting: str, profil
              else f"on {table_info['dataset']} with our proxy score")
     labels = "with labels" if setting == "conditional" else "without labels"
     plain = {
-        verdicts.REPRODUCED: f"At this profile, {where}, both GGCN variants beat GCN, wGCN and DCGAN by the declared "
-                             f"test {labels}: the paper's ranking holds here.",
-        verdicts.NOT_REPRODUCED: f"At this profile, {where}, at least one baseline beats a GGCN variant by the "
-                                 "declared test (see the pairwise outcomes), so the paper's ranking does not hold here.",
-        verdicts.INCONCLUSIVE: f"At this profile, {where}, the test finds no difference for some pairs and none goes "
-                               "against the paper: the ranking is neither confirmed nor refuted here.",
-        verdicts.NOT_LEARNED: f"At this profile, {where}, at least one baseline did not clear the digit ruler's "
-                              "\"learned\" bar on most seeds, so the comparison says nothing about the paper's ranking.",
+        verdicts.REPRODUCED: f"both GGCN variants beat GCN, wGCN and DCGAN by the declared test {labels}: the paper's "
+                             "ranking holds here.",
+        verdicts.NOT_REPRODUCED: "at least one baseline beats a GGCN variant by the declared test (see the pairwise "
+                                 "outcomes), so the paper's ranking does not hold here.",
+        verdicts.INCONCLUSIVE: "the test finds no difference for some pairs and none goes against the paper: the "
+                               "ranking is neither confirmed nor refuted here.",
+        verdicts.NOT_LEARNED: "at least one baseline did not clear the digit ruler's \"learned\" bar on most seeds, "
+                              "so the comparison says nothing about the paper's ranking.",
     }[verdict]
-    if profile == "smoke":
-        plain += " At the smoke profile no model has learnt anything yet, so this verdict only shows that the code runs."
-    return plain
+    smoke = " At the smoke profile no model has learnt anything yet, so this verdict only shows that the code runs."
+    return f"At this profile, {where}, {plain}" + (smoke if profile == "smoke" else "")

@@ -3,11 +3,7 @@
 Every model has a fixed colour (:data:`MODEL_COLORS`) so GCN is the same blue in every chapter; the
 particle world draws potentials U as filled contours with particles and their paths on top.
 """
-from __future__ import annotations
-
 from typing import Sequence
-
-import matplotlib
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,43 +11,33 @@ import seaborn as sns
 from torch import Tensor
 
 PALETTE = sns.color_palette("colorblind")
-MODEL_COLORS = {
-    "gcn": PALETTE[0], "frame": PALETTE[0], "mgcn": PALETTE[0],
-    "wgcn": PALETTE[3], "wframe": PALETTE[3], "wmgcn": PALETTE[3],
-    "wgcn-data": PALETTE[1], "wgcn-proximal": PALETTE[6],
-    "ggcn": PALETTE[2], "ggcn+ams": PALETTE[4], "ggcn-lhs+ams": PALETTE[8], "ggcn-lhs": PALETTE[9],
-    "dcgan": PALETTE[7], "data": (0.2, 0.2, 0.2),
-    # the learning rules by themselves (2-D particle world): KL as GCN, JKO as wGCN
-    "kl": PALETTE[0], "jko": PALETTE[3], "jko-data": PALETTE[1],
-}
+# The learning rules by themselves (2-D particle world) share a colour with a model: KL as GCN, JKO as wGCN.
+MODEL_COLORS = {**dict.fromkeys(("gcn", "frame", "mgcn", "kl"), PALETTE[0]),
+                **dict.fromkeys(("wgcn", "wframe", "wmgcn", "jko"), PALETTE[3]),
+                "wgcn-data": PALETTE[1], "jko-data": PALETTE[1], "wgcn-proximal": PALETTE[6], "ggcn": PALETTE[2],
+                "ggcn+ams": PALETTE[4], "ggcn-lhs+ams": PALETTE[8], "ggcn-lhs": PALETTE[9], "dcgan": PALETTE[7],
+                "data": (0.2, 0.2, 0.2)}
 
 
 def use_style() -> None:
     """Apply the book's matplotlib style (call once at the top of a chapter)."""
     sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE)
-    matplotlib.rcParams.update({
-        "figure.facecolor": "white", "axes.facecolor": "white", "savefig.facecolor": "white",
-        "figure.dpi": 100, "axes.titlesize": "medium", "figure.autolayout": False,
-    })
+    plt.rcParams.update({**dict.fromkeys(("figure.facecolor", "axes.facecolor", "savefig.facecolor"), "white"),
+                         "figure.dpi": 100, "axes.titlesize": "medium", "figure.autolayout": False})
 
 
 def color(name: str):
+    """The fixed colour of a model or rule (case-insensitive); one spare colour for any other name."""
     return MODEL_COLORS.get(name.lower(), PALETTE[5])
-
-
-def to_image(x: Tensor) -> np.ndarray:
-    """A tensor image in [−1, 1], ``(C,H,W)``, as an ``(H,W[,3])`` array in [0, 1]."""
-    img = ((x.detach().float().cpu().clamp(-1, 1) + 1) / 2).numpy()
-    return img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)
 
 
 def image_grid(x: Tensor, nrow: int = 8, ax=None, title: str | None = None):
     """Show a batch ``(B,C,H,W)`` in [−1, 1] as one grid image on ``ax``."""
     from torchvision.utils import make_grid
 
-    grid = make_grid(x.detach().float().cpu().clamp(-1, 1), nrow=nrow, padding=1, pad_value=1.0)
+    grid = make_grid(x.detach().float().cpu().clamp(-1, 1), nrow=nrow, padding=1, pad_value=1.0)  # (3, H, W)
     ax = ax or plt.gca()
-    ax.imshow(to_image(grid), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.imshow(((grid + 1) / 2).permute(1, 2, 0).numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
     if title:
         ax.set_title(title)
@@ -67,8 +53,7 @@ def curves(ax, x: Sequence[float], runs: dict[str, np.ndarray], ylabel: str, xla
         ax.plot(x, mean, label=f"{name} (n={len(y)})", color=color(name), lw=2)
         if len(y) > 1:
             ax.fill_between(x, mean - std, mean + std, color=color(name), alpha=0.2, lw=0)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    ax.set(xlabel=xlabel, ylabel=ylabel)
     if log:
         ax.set_yscale("log")
     ax.legend(frameon=False)
@@ -80,7 +65,7 @@ def cell_grid(ax, values: np.ndarray, rows: Sequence[str], columns: Sequence[str
     """A sweep as a grid of cells: colour by ``values`` (rows × columns; log scale if ``log``, NaN and ∞
     grey), each cell written with its ``labels``."""
     shown = np.where(np.isfinite(values), values, np.nan)
-    norm = matplotlib.colors.LogNorm() if log and np.isfinite(shown).any() else None
+    norm = plt.matplotlib.colors.LogNorm() if log and np.isfinite(shown).any() else None
     sns.heatmap(shown, ax=ax, annot=labels, fmt="", cmap=cmap, norm=norm, cbar=False, linewidths=0.5,
                 xticklabels=columns, yticklabels=rows, annot_kws={"fontsize": "small"})
     ax.set_facecolor("0.8")
@@ -93,9 +78,7 @@ def cell_grid(ax, values: np.ndarray, rows: Sequence[str], columns: Sequence[str
 # ---------------------------------------------------------------------------
 # The particle world
 
-LANDSCAPE_CMAP = "mako"  # seaborn's dark-to-light blue-green: dark valleys, light hills
 PARTICLE_COLOR = "#e69f00"  # orange, visible on the whole colormap
-DATA_COLOR = "white"
 
 
 def plot_potential(ax, u: np.ndarray, lim: float, levels: int = 18, clip: float = 0.9):
@@ -105,23 +88,18 @@ def plot_potential(ax, u: np.ndarray, lim: float, levels: int = 18, clip: float 
     landscape has steep walls; higher values share the top colour.
     """
     top = float(np.quantile(u[np.isfinite(u)], clip))
-    cmap = sns.color_palette(LANDSCAPE_CMAP, as_cmap=True)
-    axis = np.linspace(-lim, lim, u.shape[0])
-    ax.contourf(axis, axis, np.minimum(u, top), levels=np.linspace(0, top, levels), cmap=cmap)
-    ax.contour(axis, axis, u, levels=np.linspace(0, top, levels)[1::3], colors="white", linewidths=0.4, alpha=0.5)
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
+    axis, steps = np.linspace(-lim, lim, u.shape[0]), np.linspace(0, top, levels)
+    cmap = sns.color_palette("mako", as_cmap=True)  # dark-to-light blue-green: dark valleys, light hills
+    ax.contourf(axis, axis, np.minimum(u, top), levels=steps, cmap=cmap)
+    ax.contour(axis, axis, u, levels=steps[1::3], colors="white", linewidths=0.4, alpha=0.5)
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", xticks=[], yticks=[])
     ax.grid(False)
     return ax
 
 
 def plot_particles(ax, x: np.ndarray, *, color: str = PARTICLE_COLOR, size: float = 4, label: str | None = None):
     """Particles as small dots with a thin dark edge."""
-    x = np.asarray(x)
-    ax.scatter(x[:, 0], x[:, 1], s=size, c=color, edgecolors="black", linewidths=0.15, label=label, zorder=3)
+    ax.scatter(*np.asarray(x)[:, :2].T, s=size, c=color, edgecolors="black", linewidths=0.15, label=label, zorder=3)
     return ax
 
 
@@ -139,8 +117,7 @@ def plot_snapshot(ax, potential: np.ndarray, points: np.ndarray, lim: float, dat
     """Contour map of a potential grid with particles (orange) and, if given, data (white) on top."""
     plot_potential(ax, potential, lim)
     if data is not None:
-        d = np.asarray(data)
-        ax.scatter(d[:, 0], d[:, 1], s=2, c=DATA_COLOR, alpha=0.5, lw=0, zorder=2)
+        ax.scatter(*np.asarray(data)[:, :2].T, s=2, c="white", alpha=0.5, lw=0, zorder=2)
     plot_particles(ax, points)
     if title is not None:
         ax.set_title(title)

@@ -58,9 +58,8 @@ class MixtureEnergy(nn.Module):
 
     def log_density(self, x: Tensor) -> Tensor:
         """log Σ_k w_k N(x; μ_k, s²I), one value per row of ``x``."""
-        d = x.shape[1]
         sq = (x[:, None, :] - self.centres[None]).pow(2).sum(-1)
-        log_norm = -0.5 * d * math.log(2 * math.pi * self.std**2)
+        log_norm = -0.5 * x.shape[1] * math.log(2 * math.pi * self.std**2)
         return torch.logsumexp(self.weights.log() - sq / (2 * self.std**2), dim=1) + log_norm
 
     def forward(self, x: Tensor) -> Tensor:
@@ -82,28 +81,25 @@ def three_wells(sigma: float = 2.0) -> MixtureEnergy:
 # ---------------------------------------------------------------------------
 # Learning a 2-D energy
 
-RULES: dict[str, tuple[str, str]] = {
-    "kl": ("kl", "consecutive"),  # GCN's maximum-likelihood step
-    "jko": ("jko", "consecutive"),  # wGCN, x^ between X~_{t-1} and X~_t  [reading]
-    "jko-data": ("jko", "data"),  # wGCN, x^ between X_obs and X~_t      [reading]
-}
+# (rule, reading): "kl" is GCN's maximum-likelihood step; "jko" is wGCN with x^ between X~_{t-1} and X~_t,
+# "jko-data" wGCN with x^ between X_obs and X~_t  [readings]
+RULES: dict[str, tuple[str, str]] = {"kl": ("kl", "consecutive"), "jko": ("jko", "consecutive"),
+                                     "jko-data": ("jko", "data")}
 
 
 # Controls: the KL rule made steadier by means that have nothing Wasserstein about them. Weights are
 # the preset's λ (the JKO rule's own weight); θ's gradient is clipped to norm 1 before each Adam step.
-CONTROLS: dict[str, tuple[str, dict[str, float]]] = {
-    "kl-clip": ("kl", {"max_grad_norm": 1.0}),  # gradient clipping of θ
-    "kl-r1": ("r1", {}),  # KL + (λ/2) ||∇_x f||² at the data only
-    "kl-energy": ("energy-penalty", {}),  # KL + λ (f(X_obs)² + f(X~)²)
-}
+# kl-clip: gradient clipping of θ; kl-r1: KL + (λ/2) ||∇_x f||² at the data only;
+# kl-energy: KL + λ (f(X_obs)² + f(X~)²)
+CONTROLS: dict[str, tuple[str, dict[str, float]]] = {"kl-clip": ("kl", {"max_grad_norm": 1.0}), "kl-r1": ("r1", {}),
+                                                     "kl-energy": ("energy-penalty", {})}
 
 
 # The arms of the regularisation sweep (chapter 2): (rule, preset fields) per arm — the JKO rule at three
 # weights around the paper's 0.2, and the KL rule plain and with each control.
 ARMS: dict[str, tuple[str, dict[str, float]]] = {
-    "kl": ("kl", {}), "jko-0.02": ("jko", {"jko_weight": 0.02}), "jko-0.2": ("jko", {"jko_weight": 0.2}),
-    "jko-2": ("jko", {"jko_weight": 2.0}), **{name: (name, {}) for name in CONTROLS},
-}
+    "kl": ("kl", {}), **{f"jko-{w:g}": ("jko", {"jko_weight": w}) for w in (0.02, 0.2, 2.0)},
+    **{name: (name, {}) for name in CONTROLS}}
 
 
 def gaussian_init(std: float = 1.0) -> Callable[[int], Tensor]:
@@ -111,29 +107,20 @@ def gaussian_init(std: float = 1.0) -> Callable[[int], Tensor]:
     return lambda n: std * torch.randn(n, 2)
 
 
-def particle_model(
-    rule: str = "kl", *, n_particles: int = 500, preset: str | ParticlePreset = "stable", **overrides
-) -> EnergyModel:
+def particle_model(rule: str = "kl", *, n_particles: int = 500, preset: str | ParticlePreset = "stable",
+                   **overrides) -> EnergyModel:
     """A 2-D energy model (MLP f_θ) with persistent chains started from N(0, I).
 
     ``rule`` is a key of :data:`RULES` or :data:`CONTROLS`; ``overrides`` replace fields of the preset.
     """
-    if rule in CONTROLS:
-        (name, model_options), reading = CONTROLS[rule], "consecutive"
-    elif rule in RULES:
-        (name, reading), model_options = RULES[rule], {}
-    else:
+    if rule not in RULES and rule not in CONTROLS:
         raise ValueError(f"unknown rule {rule!r}; choose one of {sorted(RULES)} or a control {sorted(CONTROLS)}")
+    name, options = CONTROLS.get(rule, (None, {}))
+    name, reading = RULES.get(rule, (name, "consecutive"))
     p = get_preset(preset, **overrides)
-    return EnergyModel(
-        MLPEnergy(2, p.hidden),
-        make_rule(name, p.jko_weight, reading),
-        LangevinConfig(n_steps=p.langevin_steps, step_size=p.step_size, sigma=p.sigma),
-        PersistentChains(gaussian_init(), n_particles),
-        lr=p.lr,
-        n_particles=n_particles,
-        **model_options,
-    )
+    return EnergyModel(MLPEnergy(2, p.hidden), make_rule(name, p.jko_weight, reading),
+                       LangevinConfig(n_steps=p.langevin_steps, step_size=p.step_size, sigma=p.sigma),
+                       PersistentChains(gaussian_init(), n_particles), lr=p.lr, n_particles=n_particles, **options)
 
 
 def potential(energy: Callable[[Tensor], Tensor], sigma: float, points: Tensor) -> Tensor:
@@ -144,8 +131,7 @@ def potential(energy: Callable[[Tensor], Tensor], sigma: float, points: Tensor) 
 
 def potential_grid(energy: Callable[[Tensor], Tensor], sigma: float, lim: float = 3.0, grid: int = 80) -> np.ndarray:
     """U on a ``grid × grid`` lattice over [−lim, lim]² (rows: y, columns: x), shifted to min 0."""
-    axis = torch.linspace(-lim, lim, grid)
-    yy, xx = torch.meshgrid(axis, axis, indexing="ij")
+    yy, xx = torch.meshgrid(*[torch.linspace(-lim, lim, grid)] * 2, indexing="ij")
     u = potential(energy, sigma, torch.stack([xx.flatten(), yy.flatten()], 1)).reshape(grid, grid)
     return (u - u.min()).numpy()
 
@@ -169,9 +155,7 @@ def evolve(data: Tensor, rule: str = "kl", iterations: int = 200, *, seed: int =
     """Learn a 2-D energy from ``data`` with ``rule`` (a key of :data:`RULES`), recording the sliced W2
     between particles and data every iteration and particles + potential every ``snapshot_every``
     iterations (and at the last). A diverged run stops there: the rest of ``sliced_w2`` is NaN."""
-    p = get_preset(preset, **overrides)
-    curve = np.full(iterations, np.nan)
-    to_data = sliced_w2_to(data)
+    p, curve, to_data = get_preset(preset, **overrides), np.full(iterations, np.nan), sliced_w2_to(data)
     snaps: dict[str, list] = {"iterations": [], "particles": [], "potentials": []}
 
     def snapshot(it: int, model: EnergyModel, x_obs: Tensor) -> dict[str, float]:
@@ -184,9 +168,8 @@ def evolve(data: Tensor, rule: str = "kl", iterations: int = 200, *, seed: int =
 
     run = fit(lambda: particle_model(rule, n_particles=n_particles, preset=p), data, None, seed,
               iterations=iterations, batch_size=n_particles, on_examples=False, callbacks=[snapshot])
-    diverged_at = int(np.isfinite(curve).sum()) if run.diverged else -1
-    return ParticleRun(rule, lim, curve, np.array(snaps["iterations"]), np.array(snaps["particles"]),
-                       np.array(snaps["potentials"]), diverged_at)
+    return ParticleRun(rule, lim, curve, *map(np.array, snaps.values()),
+                       int(np.isfinite(curve).sum()) if run.diverged else -1)
 
 
 def compare(data: Tensor, rules: Sequence[str] = tuple(RULES), seeds: Sequence[int] = (0, 1, 2),
@@ -213,8 +196,7 @@ def fokker_planck_ou(start: Gaussian1D, t: float, sigma: float) -> Gaussian1D:
     m(t) = m₀ e^{−t/σ²},   v(t) = σ² + (v₀ − σ²) e^{−2t/σ²}.
     """
     decay = math.exp(-t / sigma**2)
-    var = sigma**2 + (start.std**2 - sigma**2) * decay**2
-    return Gaussian1D(start.mean * decay, math.sqrt(var))
+    return Gaussian1D(start.mean * decay, math.sqrt(sigma**2 + (start.std**2 - sigma**2) * decay**2))
 
 
 def free_energy(g: Gaussian1D, sigma: float) -> float:
@@ -232,8 +214,7 @@ def jko_step(g: Gaussian1D, h: float, sigma: float) -> Gaussian1D:
     """
     if h <= 0:
         raise ValueError(f"the JKO time step h must be > 0, got {h}")
-    a = 1 / sigma**2 + 1 / h
-    b = g.std / h
+    a, b = 1 / sigma**2 + 1 / h, g.std / h
     return Gaussian1D(g.mean / (1 + h / sigma**2), (b + math.sqrt(b * b + 4 * a)) / (2 * a))
 
 
@@ -244,9 +225,7 @@ def w2_to_gaussian(x: Tensor, g: Gaussian1D) -> float:
     Gaussian quantile at level (i − ½)/n.
     """
     xs = x.flatten().double().sort().values
-    n = len(xs)
-    levels = (torch.arange(n, dtype=torch.float64) + 0.5) / n
-    q = g.mean + g.std * torch.special.ndtri(levels)
+    q = g.mean + g.std * torch.special.ndtri((torch.arange(len(xs), dtype=torch.float64) + 0.5) / len(xs))
     return float((xs - q).pow(2).mean().sqrt())
 
 

@@ -2,6 +2,7 @@
 for :func:`ggcn.book.artifacts.load_or_run`. Keys are ``<part>_<name>``."""
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Callable, Sequence
 
@@ -20,16 +21,19 @@ from ggcn.measure.metrics import fixed_responses, response_distance, response_di
 from ggcn.measure.rulers import texture_ruler
 from ggcn.measure.scores import mode_spread, sliced_wasserstein, well_shares
 
-Part = Callable[[], tuple[dict[str, Any], dict[str, Any]]]
+Out = tuple[dict[str, Any], dict[str, Any]]  # (metrics, arrays)
 
 
-def _parts(**parts: Part) -> tuple[dict[str, Any], dict[str, Any]]:
-    metrics, arrays = {}, {}
+def _dicts(tests: dict[str, Difference]) -> dict[str, dict[str, Any]]:
+    return {k: t.to_dict() for k, t in tests.items()}
+
+
+def _parts(**parts: Callable[[], Out]) -> Out:
+    out: Out = ({}, {})
     for name, part in parts.items():
-        m, a = part()
-        metrics.update({f"{name}_{k}": v for k, v in m.items()})
-        arrays.update({f"{name}_{k}": v for k, v in a.items()})
-    return metrics, arrays
+        for total, got in zip(out, part()):
+            total.update({f"{name}_{k}": v for k, v in got.items()})
+    return out
 
 
 def _floor(toy: str, n: int, reference: torch.Tensor, seed: int) -> float:
@@ -70,30 +74,25 @@ def control_tests(sweep_metrics: dict[str, Any], jko: str = "jko-0.2") -> dict[s
     steady = [a for a in controls if vs_kl[a].result == LOWER]
     matched = [a for a in steady if jko_vs[a].result != LOWER]
     delta, named = sweep_metrics["deltas"][top], lambda names: " and ".join(CONTROL_NAMES.get(a, a) for a in names)
-    if vs_kl[jko].result != LOWER:
-        sentence = f"at δ = {delta:g} the JKO rule ({jko}) does not end closer to the data than KL, so there is nothing to explain"
-    elif matched:
-        sentence = (f"at δ = {delta:g}, KL with {named(matched)} — no Wasserstein term — ends as close to the data "
-                    f"as the JKO rule or closer: here JKO's stability is what plain regularisation also gives, not "
-                    f"something only its Wasserstein geometry provides")
-    elif steady:
-        sentence = (f"at δ = {delta:g}, KL with {named(steady)} is steadier than plain KL, but the JKO rule ends "
-                    f"closer to the data than each of them")
-    else:
-        sentence = f"at δ = {delta:g} no control steadies KL; only the JKO rule does"
-    return {"delta": delta, "vs_kl": {a: t.to_dict() for a, t in vs_kl.items()},
-            "jko_vs": {a: t.to_dict() for a, t in jko_vs.items()}, "matched": matched, "sentence": sentence}
+    sentence = f"at δ = {delta:g}" + (
+        f" the JKO rule ({jko}) does not end closer to the data than KL, so there is nothing to explain"
+        if vs_kl[jko].result != LOWER else
+        f", KL with {named(matched)} — no Wasserstein term — ends as close to the data as the JKO rule or closer: "
+        "here JKO's stability is what plain regularisation also gives, not something only its Wasserstein geometry "
+        "provides" if matched else
+        f", KL with {named(steady)} is steadier than plain KL, but the JKO rule ends closer to the data than each of "
+        "them" if steady else " no control steadies KL; only the JKO rule does")
+    return {"delta": delta, "vs_kl": _dicts(vs_kl), "jko_vs": _dicts(jko_vs), "matched": matched, "sentence": sentence}
 
 
 def particle_view_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu", toy: str = "ring",
                           texture: str = "brick", wells_lim: float = 2.5, learn_lim: float = 3.0,
-                          fixed_flow: dict[str, float] | None = None, n_tracks: int = 8, n_show: int = 4,
-                          ) -> tuple[dict[str, Any], dict[str, Any]]:
+                          fixed_flow: dict[str, float] | None = None, n_tracks: int = 8, n_show: int = 4) -> Out:
     """Chapter 1: Langevin on the three-well landscape with and without noise (``fixed``), a 2-D energy
     learned with the KL rule (``learn``), and one Langevin chain of a GCN on texture crops (``images``)."""
     flow = fixed_flow or {"n_steps": 300, "step_size": 0.1}
 
-    def fixed() -> tuple[dict[str, Any], dict[str, Any]]:
+    def fixed() -> Out:
         wells = world.three_wells()
         torch.manual_seed(seed)
         x0 = world.gaussian_init(std=2.0)(profile.particles)
@@ -101,22 +100,20 @@ def particle_view_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu
                "exact": wells.sample(profile.particles, seed=seed + 1)}
         reference = wells.sample(4000, seed=seed + 2)  # a large exact sample to measure distances against
         metrics = {"well_weights": wells.weights.tolist(), "exact_sw2": sliced_wasserstein(out["exact"], reference)}
-        clouds = {"exact": out["exact"]}
         for name, noise in (("descent", False), ("langevin", True)):
             torch.manual_seed(seed + 3)
             chain = langevin(wells, x0, LangevinConfig(**flow, sigma=wells.sigma, noise=noise), record_every=10)
-            out[name], out[f"{name}_tracks"], clouds[name] = chain.x, chain.trajectory[:, :n_tracks], chain.x
+            out[name], out[f"{name}_tracks"] = chain.x, chain.trajectory[:, :n_tracks]
             metrics[f"{name}_sw2"] = sliced_wasserstein(chain.x, reference)
-        for name, x in clouds.items():
-            metrics[f"{name}_spread"] = mode_spread(x, wells.centres)
-            metrics[f"{name}_share"] = well_shares(x, wells.centres).tolist()
+        for name in ("exact", "descent", "langevin"):
+            metrics.update({f"{name}_spread": mode_spread(out[name], wells.centres),
+                            f"{name}_share": well_shares(out[name], wells.centres).tolist()})
         return metrics, out
 
-    def learn() -> tuple[dict[str, Any], dict[str, Any]]:
+    def learn() -> Out:
         points = data.toy2d(toy, 2000, seed=seed)
-        run = world.evolve(points, "kl", profile.particle_iterations, seed=seed, preset="stable",
-                           n_particles=profile.particles, snapshot_every=max(1, profile.particle_iterations // 3),
-                           lim=learn_lim)
+        run = world.evolve(points, "kl", profile.particle_iterations, seed=seed, preset="stable", lim=learn_lim,
+                           n_particles=profile.particles, snapshot_every=max(1, profile.particle_iterations // 3))
         late = run.sliced_w2[len(run.sliced_w2) // 2:]
         metrics = {"sw2_first": float(run.sliced_w2[0]), "sw2_last": float(run.sliced_w2[-1]),
                    "sw2_late_min": float(late.min()), "sw2_late_max": float(late.max()),
@@ -125,11 +122,10 @@ def particle_view_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu
         return metrics, {"snap_iterations": run.iterations, "snap_particles": run.particles,
                          "snap_potentials": run.potentials, "sw2": run.sliced_w2, "toy": points[:profile.particles]}
 
-    def images() -> tuple[dict[str, Any], dict[str, Any]]:
+    def images() -> Out:
         x = data.texture(texture, profile.image_size, n_crops=profile.n_images, seed=seed)
         model = fit("gcn", x, profile, seed, family="texture", device=device).model
-        n_steps = model.sample_steps
-        every = max(1, n_steps // 4)
+        n_steps, every = model.sample_steps, max(1, model.sample_steps // 4)
         torch.manual_seed(seed)
         x0 = uniform_noise(tuple(x.shape[1:]))(n_show).to(device)
         chain = langevin(model.energy, x0, LangevinConfig(**{**vars(model.sampler), "n_steps": n_steps}),
@@ -144,12 +140,11 @@ def particle_view_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu
 
 def kl_vs_jko_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu", toy: str = "gaussians8",
                       texture: str = "brick", texture_size: int | None = None, texture_iterations: int | None = None,
-                      ou_start: world.Gaussian1D = world.Gaussian1D(2.5, 0.25),
-                      ou_sigma: float = 1.0, ou_time: float = 2.0, ou_h: float = 0.25, ou_delta: float = 0.1,
-                      presets: Sequence[str] = ("stable", "unstable"),
-                      models: Sequence[str] = ("gcn", "wgcn", "wgcn-data"), lim: float = 3.0,
-                      control_deltas: Sequence[float] = (0.07, 0.15, 0.3),
-                      ) -> tuple[dict[str, Any], dict[str, Any]]:
+                      ou_start: world.Gaussian1D = world.Gaussian1D(2.5, 0.25), ou_sigma: float = 1.0,
+                      ou_time: float = 2.0, ou_h: float = 0.25, ou_delta: float = 0.1,
+                      presets: Sequence[str] = ("stable", "unstable"), lim: float = 3.0,
+                      models: Sequence[str] = ("gcn", "wgcn", "wgcn-data"),
+                      control_deltas: Sequence[float] = (0.07, 0.15, 0.3)) -> Out:
     """Chapter 2: the 1-D OU process by Langevin particles, its exact Fokker–Planck flow and JKO steps
     (``ou``); KL vs both JKO readings on the plane in every preset (``plane``); the regularisation sweep
     (``controls``: δ × arm, the unstable preset's rate, half the particles); GCN vs both wGCNs on texture
@@ -159,40 +154,35 @@ def kl_vs_jko_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu", t
     "kl-vanishing". Every run takes under a CPU-minute at teach (the
     plane's seconds), so every part uses at least :data:`~ggcn.experiments.verdicts.CHEAP_SEEDS` seeds."""
     seeds, rules = [seed + k for k in range(max(CHEAP_SEEDS, profile.n_seeds))], tuple(world.RULES)
+    points = data.toy2d(toy, 2000, seed=seed)  # the plane's data (drawn by its own generator)
 
-    def ou() -> tuple[dict[str, Any], dict[str, Any]]:
+    def ou() -> Out:
         n_jko, steps_per_h = int(round(ou_time / ou_h)), int(round(ou_h / (ou_delta**2 / 2)))
         torch.manual_seed(seed)
         x0 = ou_start.mean + ou_start.std * torch.randn(4 * profile.particles, 1)
         chain = langevin(world.zero_energy, x0, LangevinConfig(n_steps=n_jko * steps_per_h, step_size=ou_delta,
                                                                sigma=ou_sigma), record_every=steps_per_h)
-        times = ou_h * np.arange(n_jko + 1)
-        jko = [ou_start]
-        for _ in range(n_jko):
-            jko.append(world.jko_step(jko[-1], ou_h, ou_sigma))
-        exact = [world.fokker_planck_ou(ou_start, t, ou_sigma) for t in times]
-        frames = chain.trajectory[:, :, 0]
-        w2 = [world.w2_to_gaussian(x, g) for x, g in zip(frames, exact)]
-        errors = []  # JKO error at time T for h, h/2, h/4: W2 between Gaussians is sqrt(Δm² + Δs²)
-        for k in (1, 2, 4):
-            g = ou_start
-            for _ in range(k * n_jko):
-                g = world.jko_step(g, ou_h / k, ou_sigma)
-            errors.append(math.hypot(g.mean - exact[-1].mean, g.std - exact[-1].std))
-        target = exact[-1]  # an exact sample of the same size from its own density: the sampling floor
+        times, frames = ou_h * np.arange(n_jko + 1), chain.trajectory[:, :, 0]
+        # k·T/h JKO steps of h/k from the start: ρ_0, ρ_{h/k}, ..., ρ_T
+        jko_path = lambda k: list(itertools.accumulate(  # noqa: E731
+            range(k * n_jko), lambda g, _: world.jko_step(g, ou_h / k, ou_sigma), initial=ou_start))
+        jko, exact = jko_path(1), [world.fokker_planck_ou(ou_start, t, ou_sigma) for t in times]
+        w2, target = [world.w2_to_gaussian(x, g) for x, g in zip(frames, exact)], exact[-1]
+        # JKO error at time T for h, h/2, h/4: W2 between Gaussians is sqrt(Δm² + Δs²)
+        errors = [math.hypot(g.mean - target.mean, g.std - target.std) for g in (jko_path(k)[-1] for k in (1, 2, 4))]
+        # an exact sample of the same size from its own density: the sampling floor
         floor = [world.w2_to_gaussian(target.mean + target.std * torch.randn(len(x0), generator=g), target)
                  for g in (torch.Generator().manual_seed(seed + k) for k in range(5))]
+        flows = {"exact": exact, "jko": jko}
         metrics = {"w2_particles_T": w2[-1], "w2_particles_max": max(w2), "w2_sample_floor": float(np.mean(floor)),
                    "jko_error": errors, "n_particles": len(x0),
-                   "free_energy_exact": [world.free_energy(g, ou_sigma) for g in exact],
-                   "free_energy_jko": [world.free_energy(g, ou_sigma) for g in jko]}
-        return metrics, {"times": times, "frames": frames, "exact": np.array([[g.mean, g.std] for g in exact]),
-                         "jko": np.array([[g.mean, g.std] for g in jko])}
+                   **{f"free_energy_{k}": [world.free_energy(g, ou_sigma) for g in gs] for k, gs in flows.items()}}
+        return metrics, {"times": times, "frames": frames,
+                         **{k: np.array([[g.mean, g.std] for g in gs]) for k, gs in flows.items()}}
 
-    def plane() -> tuple[dict[str, Any], dict[str, Any]]:
-        points = data.toy2d(toy, 2000, seed=seed)
-        metrics, arrays = {"seeds": seeds, "floor": _floor(toy, profile.particles, points, seed)}, \
-            {"toy": points[: profile.particles]}
+    def plane() -> Out:
+        metrics = {"seeds": seeds, "floor": _floor(toy, profile.particles, points, seed)}
+        arrays = {"toy": points[: profile.particles]}
         for preset in presets:
             runs = world.compare(points, rules, seeds, profile.particle_iterations, preset=preset,
                                  n_particles=profile.particles, snapshot_every=profile.particle_iterations, lim=lim)
@@ -201,16 +191,15 @@ def kl_vs_jko_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu", t
                 key = f"{preset}_{rule}"
                 arrays.update({f"{key}_sw2": np.stack([r.sliced_w2 for r in rs]),
                                f"{key}_potential": rs[0].potentials[-1], f"{key}_particles": rs[0].particles[-1]})
-                metrics[f"{key}_final"] = [final_distance(r.sliced_w2) for r in rs]
-                metrics[f"{key}_failed"] = sum(failed(r.sliced_w2) for r in rs)
+                metrics.update({f"{key}_final": [final_distance(r.sliced_w2) for r in rs],
+                                f"{key}_failed": sum(failed(r.sliced_w2) for r in rs)})
         return metrics, arrays
 
-    def controls() -> tuple[dict[str, Any], dict[str, Any]]:
-        points = data.toy2d(toy, 2000, seed=seed)
+    def controls() -> Out:
         return regularisation_sweep(points, control_deltas, seeds, profile.particle_iterations,
                                     max(2, profile.particles // 2), lim=lim), {}
 
-    def images() -> tuple[dict[str, Any], dict[str, Any]]:
+    def images() -> Out:
         ruler = texture_ruler(texture, texture_size or max(16, profile.image_size // 2), seed, n_train=profile.n_images)
         x, base = ruler.train_images, recipe("wgcn", "texture")
         iterations = texture_iterations or base.iterations_at(profile)
@@ -244,24 +233,21 @@ def kl_vs_jko_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu", t
     summary = {p: "; ".join(f"{r}: {describe(metrics[f'plane_{p}_{r}_final'])} ({metrics[f'plane_{p}_{r}_failed']} "
                             "failed)" for r in rules)
                + "; log10 W2 vs KL: " + "; ".join(f"{r} {tests[p][r].text()}" for r in rules[1:]) for p in presets}
-    texture_tests = {n: difference(metrics[f"texture_{n}_final"], metrics[f"texture_{models[0]}_final"])
-                     for n in models[1:]}
-    parts = {**by_preset, "texture": combine([judge(metrics[f"texture_{n}_final"], metrics[f"texture_{models[0]}_final"],
+    on_texture = lambda n: metrics[f"texture_{n}_final"]  # noqa: E731
+    texture_tests = {n: difference(on_texture(n), on_texture(models[0])) for n in models[1:]}
+    parts = {**by_preset, "texture": combine([judge(on_texture(n), on_texture(models[0]),
                                                     learned=metrics["texture_baseline_learned"]) for n in models[1:]])}
-    verdict = by_preset["unstable"]  # where the paper's claim lives; another part can make it regime-dependent
-    if {REPRODUCED, NOT_REPRODUCED} <= set(parts.values()):
-        verdict = REGIME_DEPENDENT
+    # the paper's claim lives in the unstable preset; another part can make it regime-dependent
+    verdict = REGIME_DEPENDENT if {REPRODUCED, NOT_REPRODUCED} <= set(parts.values()) else by_preset["unstable"]
     side = control_tests({k: metrics[f"controls_{k}"] for k in ("deltas", "arms", "final")})
     record(metrics, "kl-vanishing", verdict,
-           f"2-D {toy}, {len(seeds)} seeds, sliced W2 to data over the last quarter of "
-           f"{profile.particle_iterations} iterations. Unstable preset: {summary['unstable']}. "
-           f"Stable preset ({by_preset['stable']}): {summary['stable']}. Texture ({parts['texture']}; "
-           f"{len(seeds)} seeds, response distance vs {models[0]}): "
+           f"2-D {toy}, {len(seeds)} seeds, sliced W2 to data over the last quarter of {profile.particle_iterations} "
+           f"iterations. Unstable preset: {summary['unstable']}. Stable preset ({by_preset['stable']}): "
+           f"{summary['stable']}. Texture ({parts['texture']}; {len(seeds)} seeds, response distance vs {models[0]}): "
            + "; ".join(f"{n} {t.text()}" for n, t in texture_tests.items())
            + "; texture ruler (Gram distance over the real crops' spread, bar 2): "
            + ", ".join(f"{n} passed on {sum(metrics[f'texture_{n}_passed'])} of {len(seeds)} seeds" for n in models)
            + f". Controls (beside the verdict): {side['sentence']}.",
-           tests={**{p: {r: t.to_dict() for r, t in by_rule.items()} for p, by_rule in tests.items()},
-                  "texture": {n: t.to_dict() for n, t in texture_tests.items()}},
+           tests={**{p: _dicts(by_rule) for p, by_rule in tests.items()}, "texture": _dicts(texture_tests)},
            by_part=parts, controls=side, seeds=len(seeds))
     return metrics, arrays

@@ -79,11 +79,10 @@ def study(profile: str, seed: int = 0, data_root: str | Path | None = None) -> S
     """The chapter's :class:`Study` at the named profile (its iterations capped at :data:`ITERATIONS`)."""
     cfg = get_profile(profile, iterations=min(get_profile(profile).iterations, ITERATIONS))
     lrs, sizes = grid_settings(cfg, "faces", GRID_MODELS)
+    at_least = lambda n: tuple(seed + k for k in range(max(cfg.n_seeds, n)))  # noqa: E731  (the profile's, or n)
     return Study(cfg, seed, "lfw" if data_root is None else "celeba", None if data_root is None else str(data_root),
-                 cfg.image_size // 2, tuple(seed + k for k in range(cfg.n_seeds)),
-                 tuple(seed + k for k in range(max(cfg.n_seeds, 8))), lrs, sizes, max(1, cfg.iterations // 3),
-                 tuple(seed + k for k in range(max(cfg.n_seeds, verdicts.CHEAP_SEEDS))),
-                 max(1, 2 * cfg.iterations // 5))
+                 cfg.image_size // 2, at_least(0), at_least(8), lrs, sizes, max(1, cfg.iterations // 3),
+                 at_least(verdicts.CHEAP_SEEDS), max(1, 2 * cfg.iterations // 5))
 
 
 def run_keys() -> tuple[str, ...]:
@@ -95,9 +94,8 @@ def run_keys() -> tuple[str, ...]:
 
 def lambda_label(factor: float | None) -> str:
     """How the λ of a stability variant is written: a multiple of the recipe's, or the paper's (None)."""
-    if factor is None:
-        return f"wGCN with the paper's λ = {PAPER_LAMBDA:g} (its unit)"
-    return f"wGCN with λ = {factor * RECIPE.options['jko_weight']:g} (units of h, {factor:g}× the recipe's)"
+    return f"wGCN with the paper's λ = {PAPER_LAMBDA:g} (its unit)" if factor is None else \
+        f"wGCN with λ = {factor * RECIPE.options['jko_weight']:g} (units of h, {factor:g}× the recipe's)"
 
 
 def face_curves(runs: dict[str, Comparison], key: str = "response_distance") -> dict[str, np.ndarray]:
@@ -116,23 +114,20 @@ def wgcn_chapter(s: Study, device: str = "cpu") -> tuple[dict[str, Any], dict[st
         return compare_regimes(models, face_data, cfg, s.sweep_seeds, regimes=["unstable"],
                                iterations=s.sweep_iterations, **on_faces, **overrides)["unstable"]
 
-    runs = {
-        "faces": compare_rules(GRID_MODELS, face_data, cfg, s.convergence_seeds, **on_faces),
-        "readings": compare_rules(OTHER_READINGS, face_data, cfg, s.seeds, **on_faces),
-        "faces_paper": compare_rules(["wgcn"], face_data, cfg, s.seeds, **on_faces, **PAPER_RULE),
-        "grid": compare_rules(GRID_MODELS, s.load_faces, cfg, [s.seed], lrs=s.grid_lrs, sizes=s.grid_sizes,
-                              iterations=s.grid_iterations, **on_faces),
-        "unstable_paper": unstable(("wgcn",), **PAPER_RULE),
-        **{f"unstable_lambda{k:g}": unstable(("wgcn",), jko_weight=k * RECIPE.options["jko_weight"])
-           for k in LAMBDA_FACTORS},
-        "unstable_readings": unstable(OTHER_READINGS),
-    }
+    runs = {"faces": compare_rules(GRID_MODELS, face_data, cfg, s.convergence_seeds, **on_faces),
+            "readings": compare_rules(OTHER_READINGS, face_data, cfg, s.seeds, **on_faces),
+            "faces_paper": compare_rules(["wgcn"], face_data, cfg, s.seeds, **on_faces, **PAPER_RULE),
+            "grid": compare_rules(GRID_MODELS, s.load_faces, cfg, [s.seed], lrs=s.grid_lrs, sizes=s.grid_sizes,
+                                  iterations=s.grid_iterations, **on_faces),
+            "unstable_paper": unstable(("wgcn",), **PAPER_RULE),
+            **{f"unstable_lambda{k:g}": unstable(("wgcn",), jko_weight=k * RECIPE.options["jko_weight"])
+               for k in LAMBDA_FACTORS},
+            "unstable_readings": unstable(OTHER_READINGS)}
     sweep = compare_regimes(GRID_MODELS, face_data, cfg, s.sweep_seeds, regimes=STABILITY_SWEEP,
                             iterations=s.sweep_iterations, **on_faces)
     runs.update({f"sweep_{regime}": comparison for regime, comparison in sweep.items()})
-    arrays = {"data_faces": to_uint8(face_data[:16])}
-    for key, comparison in runs.items():
-        arrays.update(comparison.to_arrays(prefix=f"{key}_"))
+    arrays = {"data_faces": to_uint8(face_data[:16]),
+              **{k: v for key, comparison in runs.items() for k, v in comparison.to_arrays(prefix=f"{key}_").items()}}
     summaries = {name: verdicts.seed_summary(curves) for name, curves in face_curves(runs).items()}
     variants = {**{lambda_label(k): ("unstable", runs[f"unstable_lambda{k:g}"], "wgcn") for k in LAMBDA_FACTORS},
                 lambda_label(None): ("unstable", runs["unstable_paper"], "wgcn"),

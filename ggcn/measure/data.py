@@ -67,9 +67,10 @@ def _check_count(k: int, what: str, total: int | None = None) -> int:
     return k
 
 
-def _draw(total: int, k: int, seed: int, what: str) -> Tensor:
+def _draw(total: int, k: int, seed: int) -> Tensor:
+    """``k`` of ``range(total)`` drawn without replacement by ``seed``."""
     g = torch.Generator().manual_seed(check_seed(seed))
-    return torch.randperm(total, generator=g)[:_check_count(k, what, total)]
+    return torch.randperm(total, generator=g)[:_check_count(k, "n", total)]
 
 
 def _first(x: Tensor, n: int | None) -> Tensor:
@@ -100,10 +101,9 @@ def photo(name: str = "astronaut", size: int = 32) -> Tensor:
     _check_size(size)
     img = getattr(skdata, name)()
     img = np.repeat(img[..., None], 3, -1) if img.ndim == 2 else img[..., :3]
-    s = min(img.shape[:2])
-    top, left = (img.shape[0] - s) // 2, (img.shape[1] - s) // 2
-    img = img[top : top + s, left : left + s]
-    return _to_tensor(img[None].astype(np.float32) / 255.0, size)
+    (h, w), s = img.shape[:2], min(img.shape[:2])
+    img = img[None, (h - s) // 2 : (h + s) // 2, (w - s) // 2 : (w + s) // 2]
+    return _to_tensor(img.astype(np.float32) / 255.0, size)
 
 
 def lfw_faces(size: int = 16, n: int | None = None, faces: bool = True) -> Tensor:
@@ -128,12 +128,10 @@ def toy2d(name: str = "gaussians8", n: int = 1000, seed: int = 0) -> Tensor:
     _check_count(n, "n")
     g = torch.Generator().manual_seed(check_seed(seed))  # seeds are integers in [0, 2**32), as everywhere in ggcn
     if name == "gaussians8":
-        k = torch.randint(0, 8, (n,), generator=g).float()
-        centres = 1.5 * torch.stack([torch.cos(k * math.pi / 4), torch.sin(k * math.pi / 4)], 1)
-        return centres + 0.1 * torch.randn(n, 2, generator=g)
+        a = torch.randint(0, 8, (n,), generator=g).float() * math.pi / 4
+        return 1.5 * torch.stack([torch.cos(a), torch.sin(a)], 1) + 0.1 * torch.randn(n, 2, generator=g)
     if name == "ring":
-        t = torch.rand(n, generator=g) * 2 * math.pi
-        r = 1.5 + 0.08 * torch.randn(n, generator=g)
+        t, r = torch.rand(n, generator=g) * 2 * math.pi, 1.5 + 0.08 * torch.randn(n, generator=g)
         return torch.stack([r * torch.cos(t), r * torch.sin(t)], 1)
     if name == "moons":
         from sklearn.datasets import make_moons
@@ -148,14 +146,6 @@ def toy2d(name: str = "gaussians8", n: int = 1000, seed: int = 0) -> Tensor:
     raise ValueError(f"unknown 2-D toy {name!r}; choose one of {TOYS}")
 
 
-def few_shot(x: Tensor, k: int, seed: int = 0, labels: Tensor | None = None):
-    """k examples drawn without replacement (with their labels when given)."""
-    if labels is not None and len(labels) != len(x):
-        raise ValueError(f"few_shot got {len(x)} images but {len(labels)} labels; they must match")
-    idx = _draw(len(x), k, seed, "few-shot size k")
-    return x[idx] if labels is None else (x[idx], labels[idx])
-
-
 OFFLINE: dict[str, Callable[[int], tuple[Tensor, Tensor | None]]] = {  # size -> (images, labels or None)
     "lfw": lambda size: (lfw_faces(size), None),
     "digits": digits,
@@ -167,7 +157,8 @@ IMAGE_SETS = OFFLINE_SETS + REAL_SETS  # every name load_images / image_dataset 
 
 
 class ImageSet(Dataset, ABC):
-    """Images decoded on demand: items ``x`` ``(C, size, size)`` in [−1, 1], or ``(x, y)`` with ``labels``."""
+    """Images decoded on demand: items ``x`` ``(C, size, size)`` in [−1, 1], or ``(x, y)`` with ``labels``; a
+    subclass gives ``__len__`` and ``_decode``."""
 
     def __init__(self, name: str, size: int, grey: bool, labels: bool,
                  targets: Tensor | None = None, classes: Sequence[str] = ()):
@@ -175,9 +166,6 @@ class ImageSet(Dataset, ABC):
             raise ValueError(f"{name} has no class labels; call it with labels=False")
         self.name, self.size, self.grey, self.labels = name, size, grey, labels
         self.targets, self.classes = targets, tuple(classes)
-
-    @abstractmethod
-    def __len__(self) -> int: ...
 
     @abstractmethod
     def _decode(self, idx: Sequence[int]) -> Tensor:
@@ -196,6 +184,11 @@ class ImageSet(Dataset, ABC):
     def __getitem__(self, i: int) -> Tensor | tuple[Tensor, Tensor]:
         x = self.images([i])[0]
         return (x, self.targets[i]) if self.labels else x
+
+    def draw(self, n: int | None = None, seed: int = 0) -> Tensor | tuple[Tensor, Tensor]:
+        """``n`` images drawn without replacement by ``seed`` (None: all), with their labels when ``labels``."""
+        idx = list(range(len(self))) if n is None else _draw(len(self), n, seed).tolist()
+        return (self.images(idx), self.targets[idx]) if self.labels else self.images(idx)
 
 
 class TensorImages(ImageSet):
@@ -284,8 +277,7 @@ def _image_files(folder: Path) -> list[Path]:
 
 
 def _present(name: str, paths: list[Path], listing: Path, split: str, archive: str) -> list[Path]:
-    missing = [p for p in paths if not p.is_file()]
-    if missing:
+    if missing := [p for p in paths if not p.is_file()]:
         raise FileNotFoundError(f"{name}: {len(missing)} images of split {split!r} listed in {listing} are missing "
                                 f"(first: {missing[0].name}); re-extract {archive}")
     return paths
@@ -297,15 +289,13 @@ def _cifar10(folder: Path, root: Path, split: str) -> Items:
     files = [_required("cifar10", folder, file, root, split) for file in [*names, "batches.meta"]]
     pixels, targets = [], []
     for file in files[:-1]:
-        with open(file, "rb") as f:
-            batch = pickle.load(f, encoding="bytes")
+        batch = pickle.loads(file.read_bytes(), encoding="bytes")
         if b"data" not in batch or b"labels" not in batch:
             raise ValueError(f"{file} is not a CIFAR-10 python batch (no b'data'/b'labels'); "
                              "re-extract cifar-10-python.tar.gz")
         pixels.append(torch.from_numpy(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)))
         targets.extend(batch[b"labels"])
-    with open(files[-1], "rb") as f:
-        classes = [c.decode() for c in pickle.load(f, encoding="bytes")[b"label_names"]]
+    classes = [c.decode() for c in pickle.loads(files[-1].read_bytes(), encoding="bytes")[b"label_names"]]
     return torch.cat(pixels), torch.as_tensor(targets, dtype=torch.long), classes
 
 
@@ -334,8 +324,7 @@ def _tiny_imagenet(folder: Path, root: Path, split: str) -> Items:
         pairs = [(folder / "val" / "images" / line.split()[0], line.split()[1])
                  for line in notes.read_text().splitlines() if line.strip()]
         _present("tiny-imagenet", [p for p, _ in pairs], notes, split, "tiny-imagenet-200.zip")
-    unknown = sorted({w for _, w in pairs} - set(wnids))
-    if unknown:
+    if unknown := sorted({w for _, w in pairs} - set(wnids)):
         raise ValueError(f"tiny-imagenet: wnids {unknown[:3]} are not in {wnids_file}; the folder is inconsistent")
     index = {w: i for i, w in enumerate(wnids)}
     return [p for p, _ in pairs], torch.as_tensor([index[w] for _, w in pairs], dtype=torch.long), wnids
@@ -399,21 +388,16 @@ SOURCES: dict[str, _Source] = {
 }
 
 
-def _check_request(name: str, size: int, split: str) -> None:
-    if name not in IMAGE_SETS:
-        hint = f"; {name!r} is a 2-D point set, use toy2d({name!r})" if name in TOYS else ""
-        raise ValueError(f"unknown data set {name!r}{hint}; choose one of {IMAGE_SETS}")
-    _check_size(size)
-    splits = SOURCES[name].splits if name in SOURCES else ("train",)
-    if split not in splits:
-        raise ValueError(f"{name} has the splits {splits}, got split={split!r}")
-
-
 def image_dataset(name: str, root: str | Path | None = None, size: int = 32, split: str = "train",
                   labels: bool = False, download: bool = False, grey: bool = False) -> ImageSet:
     """An :class:`ImageSet` of one of :data:`IMAGE_SETS`; ``download=True`` fetches a missing real set with
     torchvision (not LSUN: export its LMDB); offline sets ignore ``root``. ``grey=True`` gives luma."""
-    _check_request(name, size, split)
+    if name not in IMAGE_SETS:
+        hint = f"; {name!r} is a 2-D point set, use toy2d({name!r})" if name in TOYS else ""
+        raise ValueError(f"unknown data set {name!r}{hint}; choose one of {IMAGE_SETS}")
+    _check_size(size)
+    if split not in (splits := SOURCES[name].splits if name in SOURCES else ("train",)):
+        raise ValueError(f"{name} has the splits {splits}, got split={split!r}")
     if name in OFFLINE:
         return TensorImages(name, *OFFLINE[name](size), grey, labels)
     root, src = data_root(root), SOURCES[name]
@@ -439,12 +423,7 @@ def load_images(name: str, root: str | Path | None = None, size: int = 32, n: in
                 seed: int = 0) -> Tensor | tuple[Tensor, Tensor]:
     """A tensor of :func:`image_dataset`'s images (``(x, y)`` with ``labels``): ``n`` drawn without replacement
     by ``seed`` (None: all), or for a texture ``n`` random crops (:func:`texture`)."""
-    if name in TEXTURES:
-        _check_request(name, size, split)
-        if labels:
-            raise ValueError(f"{name} has no class labels; call it with labels=False")
-        return texture(name, size, n_crops=1 if n is None else _check_count(n, "n"), seed=seed)
     ds = image_dataset(name, root, size, split, labels, download, grey)
-    idx = list(range(len(ds))) if n is None else _draw(len(ds), n, seed, "n").tolist()
-    x = ds.images(idx)
-    return (x, ds.targets[idx]) if labels else x
+    if name in TEXTURES:  # n random crops
+        return texture(name, size, n_crops=1 if n is None else _check_count(n, "n"), seed=seed)
+    return ds.draw(n, seed)

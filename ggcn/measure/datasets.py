@@ -49,17 +49,14 @@ def split(x: Tensor, y: Tensor, n_real: int, seed: int = 0) -> tuple[Tensor, Ten
     if not 2 <= n_real < len(x):
         raise ValueError(f"cannot hold out {n_real} of {len(x)} images; need 2 ≤ n_real < {len(x)}")
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    held, kept = perm[:n_real], perm[n_real:]
-    return x[kept], y[kept], x[held], y[held]
+    return x[perm[n_real:]], y[perm[n_real:]], x[perm[:n_real]], y[perm[:n_real]]
 
 
 def digits_set(plan: Plan, seed: int = 0) -> Labelled:
     """sklearn's digits at ``plan.table_size``, ``plan.n_real`` of them held out."""
     x, y = data.digits(plan.table_size)
     x_train, y_train, real, real_y = split(x, y, plan.n_real, seed)
-    if plan.n_train is not None:
-        x_train, y_train = x_train[: plan.n_train], y_train[: plan.n_train]
-    return Labelled("digits", x_train, y_train, real, real_y, tuple(str(d) for d in range(10)))
+    return Labelled("digits", x_train[: plan.n_train], y_train[: plan.n_train], real, real_y, tuple("0123456789"))
 
 
 HELD_OUT = {"cifar10": "test", "tiny-imagenet": "val"}  # the split that serves as the real reference
@@ -70,11 +67,9 @@ def real_set(name: str, root: str | Path, size: int, plan: Plan, seed: int = 0) 
     (reference: its validation split); ``plan.n_train`` / ``plan.n_real`` seeded random images of each."""
     if name not in HELD_OUT:
         raise ValueError(f"the quality chapter reads {sorted(HELD_OUT)} from a data root, not {name!r}")
-    train_set = data.image_dataset(name, root, size, labels=True)
-    reference = data.image_dataset(name, root, size, split=HELD_OUT[name], labels=True)
-    x, y = data.load_images(name, root, size, n=_count(plan.n_train, len(train_set)), labels=True, seed=seed)
-    real, real_y = data.load_images(name, root, size, n=_count(plan.n_real, len(reference)),
-                                    split=HELD_OUT[name], labels=True, seed=seed)
+    train_set, reference = (data.image_dataset(name, root, size, s, labels=True) for s in ("train", HELD_OUT[name]))
+    x, y = train_set.draw(_count(plan.n_train, len(train_set)), seed)
+    real, real_y = reference.draw(_count(plan.n_real, len(reference)), seed)
     return Labelled(name, x, y, real, real_y, train_set.classes)
 
 
@@ -95,12 +90,9 @@ def standin_folder(root: str | Path, size: int, per_class: int, seed: int = 0) -
     g = torch.Generator().manual_seed(seed)
     for name in data.PHOTOS:
         big = data.photo(name, 4 * size)[0]
-        folder = root / name
-        folder.mkdir(parents=True, exist_ok=True)
-        corners = torch.randint(0, 3 * size + 1, (per_class, 2), generator=g)
-        for i, (r, c) in enumerate(corners.tolist()):
-            crop = to_uint8(big[:, r:r + size, c:c + size]).transpose(1, 2, 0)
-            Image.fromarray(crop).save(folder / f"{i:04d}.png")
+        (folder := root / name).mkdir(parents=True, exist_ok=True)
+        for i, (r, c) in enumerate(torch.randint(0, 3 * size + 1, (per_class, 2), generator=g).tolist()):
+            Image.fromarray(to_uint8(big[:, r:r + size, c:c + size]).transpose(1, 2, 0)).save(folder / f"{i:04d}.png")
     return root
 
 

@@ -55,17 +55,14 @@ def extract_features(net: FeatureNet, images: Tensor, *, batch_size: int = 256,
     if batch_size < 1:
         raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
     module = net if isinstance(net, nn.Module) else getattr(net, "__self__", None)
-    was_training = module.training if isinstance(module, nn.Module) else None
-    if was_training is not None:
-        module.eval()
+    module = module if isinstance(module, nn.Module) else nn.Module()  # a stand-in when there is no mode to switch
+    was_training = module.training
+    module.eval()
     try:
-        parts: list[tuple[Tensor, ...]] = []
-        for start in range(0, len(images), batch_size):
-            out = net(images[start:start + batch_size].to(device))
-            parts.append(tuple(o.flatten(1).double().cpu() for o in (out if isinstance(out, tuple) else (out,))))
+        outs = (net(images[i:i + batch_size].to(device)) for i in range(0, len(images), batch_size))
+        parts = [[o.flatten(1).double().cpu() for o in (out if isinstance(out, tuple) else (out,))] for out in outs]
     finally:
-        if was_training is not None:
-            module.train(was_training)
+        module.train(was_training)
     return tuple(torch.cat(column) for column in zip(*parts))
 
 
@@ -78,37 +75,38 @@ def _fixed_subsets() -> Iterator[None]:
         yield
 
 
+def _computed(metric: Callable[..., Any], features: tuple[Tensor, ...], **options: Any) -> Any:
+    """torchmetrics' ``metric(**options)`` given the real then the fake features (or one set), under
+    :func:`_fixed_subsets`."""
+    with _fixed_subsets():
+        m = metric(**options)
+        for x, kw in zip(features, ({"real": True}, {"real": False}) if len(features) == 2 else ({},)):
+            m.update(x, **kw)
+        return m.compute()
+
+
 def frechet_distance(real: Tensor, fake: Tensor) -> float:
     """||μ_r − μ_g||² + tr(Σ_r + Σ_g − 2(Σ_r Σ_g)^{1/2}) of features ``(N, D)`` (torchmetrics' FID)."""
     from torchmetrics.image.fid import FrechetInceptionDistance
 
     given = nn.Identity()  # the features are already computed; torchmetrics reads their width here
     given.num_features = real.shape[1]
-    fid = FrechetInceptionDistance(feature=given)
-    fid.update(real, real=True)
-    fid.update(fake, real=False)
-    return float(fid.compute())
+    return float(_computed(FrechetInceptionDistance, (real, fake), feature=given))
 
 
 def kernel_distance(real: Tensor, fake: Tensor, subset_size: int = 1000) -> tuple[float, float]:
     """Unbiased KID of features ``(N, D)``, mean and sd over 100 fixed subsets of min(subset_size, N) rows."""
     from torchmetrics.image.kid import KernelInceptionDistance
 
-    with _fixed_subsets():
-        kid = KernelInceptionDistance(feature=nn.Identity(), subset_size=min(subset_size, len(real), len(fake)))
-        kid.update(real, real=True)
-        kid.update(fake, real=False)
-        mean, std = kid.compute()
+    mean, std = _computed(KernelInceptionDistance, (real, fake), feature=nn.Identity(),
+                          subset_size=min(subset_size, len(real), len(fake)))
     return float(mean), float(std)
 
 
 def _inception_score(logits: Tensor, splits: int) -> tuple[float, float]:
     from torchmetrics.image.inception import InceptionScore
 
-    with _fixed_subsets():
-        score = InceptionScore(feature=nn.Identity(), splits=splits)
-        score.update(logits)
-        mean, std = score.compute()
+    mean, std = _computed(InceptionScore, (logits,), feature=nn.Identity(), splits=splits)
     return float(mean), float(std)
 
 
@@ -121,8 +119,8 @@ def fid_with_features(real: Tensor, fake: Tensor, feature_net: FeatureNet, *, ba
     for x, what in ((real, "real"), (fake, "fake")):
         if not isinstance(x, Tensor) or len(x) < 2:
             raise ValueError(f"FID needs at least 2 {what} images to estimate a covariance")
-    f_real, f_fake = (extract_features(feature_net, x, batch_size=batch_size, device=device)[0] for x in (real, fake))
-    return frechet_distance(f_real, f_fake)
+    return frechet_distance(*(extract_features(feature_net, x, batch_size=batch_size, device=device)[0]
+                              for x in (real, fake)))
 
 
 def _inception_url() -> str:
@@ -151,23 +149,20 @@ def _how_to_get_weights() -> str:
 
 def inception_weights(weights_path: str | Path | None = None) -> Path:
     """``weights_path``, else ``$GGCN_INCEPTION_WEIGHTS``, else torch-fidelity's cache, else a download into it."""
-    given = weights_path or os.environ.get(WEIGHTS_ENV)
-    if given:
+    if given := weights_path or os.environ.get(WEIGHTS_ENV):
         path = Path(given).expanduser()
         if not path.is_file():
             source = "weights_path" if weights_path else f"${WEIGHTS_ENV}"
             raise InceptionUnavailable(f"{source} points to {path}, which is not a file. " + _how_to_get_weights())
         return path
-    cache = _cache_file()
-    if cache.is_file():
+    if (cache := _cache_file()).is_file():
         return cache
     cache.parent.mkdir(parents=True, exist_ok=True)
     try:
         torch.hub.download_url_to_file(_inception_url(), str(cache), hash_prefix=_standard_sha256_prefix(),
                                        progress=False)
-    except Exception as err:  # offline, proxy, disk, or hash mismatch: all mean "no weights"
-        raise InceptionUnavailable(f"downloading the Inception weights failed ({err}). "
-                                   + _how_to_get_weights()) from err
+    except Exception as e:  # offline, proxy, disk, or hash mismatch: all mean "no weights"
+        raise InceptionUnavailable(f"downloading the Inception weights failed ({e}). {_how_to_get_weights()}") from e
     return cache
 
 
@@ -195,8 +190,7 @@ def inception_metrics(real: Tensor, fake: Tensor, *, reference: str, weights_pat
     ``standard_weights`` (the sha256 matches torch-fidelity's file name), the counts, ``reference``,
     ``clipped_fraction`` and the library versions.
     """
-    unknown = set(metrics) - set(INCEPTION_METRICS)
-    if unknown or not metrics:
+    if (unknown := set(metrics) - set(INCEPTION_METRICS)) or not metrics:
         raise ValueError(f"unknown or no metrics {sorted(unknown)}; choose from {INCEPTION_METRICS}")
     if not reference or not isinstance(reference, str):
         raise ValueError("name the real reference set, e.g. reference='cifar10-train', so the result says what it was")
@@ -210,24 +204,22 @@ def inception_metrics(real: Tensor, fake: Tensor, *, reference: str, weights_pat
 
     weights = inception_weights(weights_path)
     net = _inception(weights, device)
-    pool, logits = {}, {}
-    for k in ("fake", "real") if {"fid", "kid"} & set(metrics) else ("fake",):
-        pool[k], logits[k] = extract_features(net, to_uint8_rgb(images[k]), batch_size=batch_size, device=device)
+    pool = {k: extract_features(net, to_uint8_rgb(images[k]), batch_size=batch_size, device=device)  # pool, logits
+            for k in (("fake", "real") if {"fid", "kid"} & set(metrics) else ("fake",))}
     result: dict[str, Any] = {}
     if "fid" in metrics:
-        result["fid"] = frechet_distance(pool["real"], pool["fake"])
+        result["fid"] = frechet_distance(pool["real"][0], pool["fake"][0])
     if "kid" in metrics:
         result["kid_subset_size"] = min(kid_subset_size, n_real, n_fake)
-        result["kid"], result["kid_std"] = kernel_distance(pool["real"], pool["fake"], kid_subset_size)
+        result["kid"], result["kid_std"] = kernel_distance(pool["real"][0], pool["fake"][0], kid_subset_size)
     if "is" in metrics:
-        result["is"], result["is_std"] = _inception_score(logits["fake"], is_splits)
+        result["is"], result["is_std"] = _inception_score(pool["fake"][1], is_splits)
         result["is_splits"] = is_splits
 
     import torch_fidelity
     import torchmetrics
 
-    with open(weights, "rb") as f:
-        sha = hashlib.file_digest(f, "sha256").hexdigest()
+    sha = hashlib.sha256(weights.read_bytes()).hexdigest()
     return result | dict(
         feature_network="inception-v3-compat (torch-fidelity): pool3 2048-d and unbiased logits, TF resize to 299",
         weights=str(weights), weights_sha256=sha, standard_weights=sha.startswith(_standard_sha256_prefix()),

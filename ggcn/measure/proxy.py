@@ -22,12 +22,10 @@ from ggcn.models.nets import LEAKY_SLOPE
 
 def _trunk(channels: int, width: int, n_features: int) -> nn.Sequential:
     """Three convolutions (the last two stride 2), a pool to 2×2, then a linear map to the features."""
-    return nn.Sequential(
-        nn.Conv2d(channels, width, 3, 1, 1), nn.LeakyReLU(LEAKY_SLOPE),
-        nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(LEAKY_SLOPE),
-        nn.Conv2d(2 * width, 2 * width, 4, 2, 1), nn.LeakyReLU(LEAKY_SLOPE),
-        nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(8 * width, n_features),
-    )
+    return nn.Sequential(nn.Conv2d(channels, width, 3, 1, 1), nn.LeakyReLU(LEAKY_SLOPE),
+                         nn.Conv2d(width, 2 * width, 4, 2, 1), nn.LeakyReLU(LEAKY_SLOPE),
+                         nn.Conv2d(2 * width, 2 * width, 4, 2, 1), nn.LeakyReLU(LEAKY_SLOPE),
+                         nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(8 * width, n_features))
 
 
 class ProxyClassifier(nn.Module):
@@ -37,7 +35,6 @@ class ProxyClassifier(nn.Module):
         super().__init__()
         self.trunk = _trunk(channels, width, n_features)
         self.classify = nn.Sequential(nn.LeakyReLU(LEAKY_SLOPE), nn.Linear(n_features, n_classes))
-        self.n_features = n_features
 
     def features(self, x: Tensor) -> Tensor:
         return F.leaky_relu(self.trunk(x), LEAKY_SLOPE)
@@ -56,7 +53,6 @@ class ProxyAutoencoder(nn.Module):
         super().__init__()
         self.encode = _trunk(channels, width, n_features)
         self.decode = nn.Linear(n_features, channels * image_size**2)
-        self.n_features = n_features
 
     def features(self, x: Tensor) -> Tensor:
         return self.encode(x)
@@ -98,10 +94,8 @@ def fit_proxy(x: Tensor, y: Tensor | None = None, *, iterations: int = 300, batc
         raise ValueError(f"proxy networks read image batches (N, C, H, W), got shape {tuple(x.shape)}")
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        if y is None:
-            net: nn.Module = ProxyAutoencoder(x.shape[1], x.shape[-1], width, n_features)
-        else:
-            net = ProxyClassifier(x.shape[1], int(y.max()) + 1, width, n_features)
+        net: nn.Module = (ProxyAutoencoder(x.shape[1], x.shape[-1], width, n_features) if y is None
+                          else ProxyClassifier(x.shape[1], int(y.max()) + 1, width, n_features))
         train(ProxyLearner(net), x, iterations, batch_size=batch_size, labels=y, seed=None)
     return net.eval()
 

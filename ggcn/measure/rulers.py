@@ -47,14 +47,7 @@ def blur(x: Tensor, sigma: float) -> Tensor:
 def filter_responses(x: Tensor) -> Tensor:
     """The 18 Gabor/DoG filters of :func:`ggcn.models.nets.gabor_dog_bank` on grey ``x``, reflected borders."""
     bank = gabor_dog_bank()
-    pad = bank.shape[-1] // 2
-    return F.conv2d(F.pad(x, (pad,) * 4, mode="reflect"), bank)
-
-
-def _split(n: int, first: int, seed: int) -> tuple[Tensor, Tensor]:
-    """A seeded permutation of ``range(n)`` cut after ``first`` indices."""
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return perm[:first], perm[first:]
+    return F.conv2d(F.pad(x, (bank.shape[-1] // 2,) * 4, mode="reflect"), bank)
 
 
 class Ruler(ABC):
@@ -137,8 +130,7 @@ def ordering_check(name: str, references: dict[str, dict[str, float]], key: str,
     v = {k: references[k][key] for k in REQUIRED_ROWS}
     failures = [f"{a} is not better than {b}" for a, b in ORDERING
                 if not (v[a] > v[b] if higher_is_better else v[a] < v[b])]
-    numbers = ", ".join(f"{k} {v[k]:.4g}" for k in REQUIRED_ROWS)
-    sense = "higher" if higher_is_better else "lower"
+    numbers, sense = ", ".join(f"{k} {v[k]:.4g}" for k in REQUIRED_ROWS), "higher" if higher_is_better else "lower"
     verdict = "ordering holds" if not failures else "ordering FAILS (" + "; ".join(failures) + ")"
     return Check(not failures, f"{name}: {verdict} on {key} ({sense} is better): {numbers}")
 
@@ -146,8 +138,7 @@ def ordering_check(name: str, references: dict[str, dict[str, float]], key: str,
 def _augment(x: Tensor) -> Tensor:
     """Rotation ±7°, scale ±7.5 %, shift ±1/8 side, 15 % thickened, 15 % thinned, pixel noise sd ≤ 0.15."""
     n = len(x)
-    angle, scale = (torch.rand(n) - 0.5) * 0.25, 1 + (torch.rand(n) - 0.5) * 0.15
-    shift = (torch.rand(n, 2) - 0.5) * 0.25
+    angle, scale, shift = (torch.rand(n) - 0.5) / 4, 1 + (torch.rand(n) - 0.5) * 0.15, (torch.rand(n, 2) - 0.5) / 4
     cos, sin = scale * torch.cos(angle), scale * torch.sin(angle)
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
@@ -175,11 +166,9 @@ class DigitNet(nn.Module):
 
     def __init__(self, size: int):
         super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(1, 32, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-            nn.Dropout(0.3), nn.Linear(64 * (size // 4) ** 2, 128), nn.ReLU(),
-        )
+        self.body = nn.Sequential(nn.Conv2d(1, 32, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),
+                                  nn.Conv2d(32, 64, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                                  nn.Dropout(0.3), nn.Linear(64 * (size // 4) ** 2, 128), nn.ReLU())
         self.head = nn.Linear(128, REJECT + 1)
 
     def features(self, x: Tensor) -> Tensor:
@@ -232,9 +221,9 @@ class DigitRuler(Ruler):
 
     def extra_rows(self) -> dict[str, Tensor]:
         """``stripes`` (bars 2 px on, 2 px off: junk some seeds' nets take for a digit) and ``train`` copies."""
-        c, h, w = self.image_shape
-        bars = (torch.arange(w) % 4 < 2).float() * 2 - 1
-        return {"stripes": bars.expand(self.n_rows, c, h, w).contiguous(), "train": self.train_images[: self.n_rows]}
+        bars = (torch.arange(self.image_shape[-1]) % 4 < 2).float() * 2 - 1
+        return {"stripes": bars.expand(self.n_rows, *self.image_shape).contiguous(),
+                "train": self.train_images[: self.n_rows]}
 
 
 def digit_ruler(seed: int = 0, size: int = 16, *, n_held_out: int = 500, steps: int = 1500,
@@ -248,7 +237,8 @@ def digit_ruler(seed: int = 0, size: int = 16, *, n_held_out: int = 500, steps: 
     if size % 4 or size < 8:
         raise ValueError(f"the digit ruler needs a size that is a multiple of 4, at least 8 (8 or 16); got {size!r}")
     x, y = data.digits(size)
-    held, kept = _split(len(x), n_held_out, seed)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    held, kept = perm[:n_held_out], perm[n_held_out:]
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         net = DigitNet(size)
@@ -297,18 +287,15 @@ def face_ruler(seed: int = 0, size: int = 16, *, n_train: int = 60, n_rows: int 
     if size < 8:
         raise ValueError(f"the face ruler needs images of at least 8×8 pixels (16 or 32 recommended); got {size!r}")
     x = data.lfw_faces(size)
-    kept, held = _split(len(x), n_train, seed)
-    return FaceRuler(x[kept], x[held], data.lfw_faces(size, faces=False), n_rows=n_rows, seed=seed,
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    return FaceRuler(x[perm[:n_train]], x[perm[n_train:]], data.lfw_faces(size, faces=False), n_rows=n_rows, seed=seed,
                      blur_sigma=0.75 * size / 16 if blur_sigma is None else blur_sigma)
 
 
 def gram_matrices(x: Tensor, scales: tuple[int, ...] = (1, 2, 4)) -> list[Tensor]:
     """G_s = (1 / N H_s W_s) Σ_images Σ_pixels r rᵀ, r = the 18 Gabor/DoG responses of x average-pooled by s."""
-    grams = []
-    for s in scales:
-        r = filter_responses(F.avg_pool2d(x, s) if s > 1 else x)
-        grams.append(torch.einsum("nchw,ndhw->cd", r, r).double() / (r.shape[0] * r.shape[2] * r.shape[3]))
-    return grams
+    responses = (filter_responses(F.avg_pool2d(x, s) if s > 1 else x) for s in scales)
+    return [torch.einsum("nchw,ndhw->cd", r, r).double() / (r.shape[0] * r.shape[2] * r.shape[3]) for r in responses]
 
 
 def gram_distance(a: list[Tensor], b: list[Tensor]) -> float:

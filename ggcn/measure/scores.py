@@ -1,6 +1,6 @@
 """Scores of samples: every number names the network or formula that produced it.
 
-* Table II (:class:`ProxyScorer`, :class:`DigitRulerScorer`, :class:`InceptionScorer`): proxy FID
+* Table II (:class:`ProxyScorer`, :class:`DigitRulerScorer`, :func:`inception_scorer`): proxy FID
   ||μ_r − μ_g||² + tr(Σ_r + Σ_g − 2(Σ_r Σ_g)^{1/2}) and proxy IS exp E_x KL(p(y|x) || p(y)) on a small
   classifier's features (never called FID or IS), label accuracy, the digit ruler, Inception FID/IS/KID.
 * Fig. 6 (:class:`FaceScorer`): the face ruler's KID, the response distance, the flat-patch excess (the
@@ -42,10 +42,8 @@ def proxy_inception_score(classifier: nn.Module, x: Tensor, splits: int = 1) -> 
     if splits < 1 or len(x) < splits:
         raise ValueError(f"need 1 ≤ splits ≤ number of images, got splits={splits} for {len(x)} images")
     log_p = F.log_softmax(extract_features(classifier, x)[0], dim=1)
-    scores = []
-    for part in log_p.chunk(splits):
-        log_marginal = torch.logsumexp(part, 0) - np.log(len(part))
-        scores.append(float((part.exp() * (part - log_marginal)).sum(1).mean().exp()))
+    scores = [float((p.exp() * (p - (torch.logsumexp(p, 0) - np.log(len(p))))).sum(1).mean().exp())
+              for p in log_p.chunk(splits)]  # exp of the mean KL(p(y|x) || p(y)) in each split
     return float(np.mean(scores)), float(np.std(scores))
 
 
@@ -70,8 +68,7 @@ class ProxyScorer:
         features = extract_features(self.classifier.features, fake)[0]
         scores = {"proxy_fid": frechet_distance(self.real_features, features),
                   "proxy_kid": kernel_distance(self._standard(self.real_features), self._standard(features))[0],
-                  "proxy_is": is_mean,
-                  "proxy_is_sd": is_sd}
+                  "proxy_is": is_mean, "proxy_is_sd": is_sd}
         if (y >= 0).all():
             scores["label_accuracy"] = label_accuracy(self.classifier, fake, y)
         return scores
@@ -92,28 +89,21 @@ class DigitRulerScorer:
                 "ruler_learned": float(self.ruler.learned(scores, asked))}
 
 
-class InceptionScorer:
-    """FID, IS and KID on the real Inception-v3 weights (:func:`ggcn.measure.evaluation.inception_metrics`)."""
+def inception_scorer(real: Tensor, reference: str, *, device: str = "cpu", splits: int = 10,
+                     weights_path: str | Path | None = None) -> tuple[Scorer | None, str]:
+    """A scorer of FID, IS and KID on the real Inception-v3 weights (by
+    :func:`ggcn.measure.evaluation.inception_metrics`), or None and the reason why the weights are unavailable."""
+    try:
+        weights = inception_weights(weights_path)
+    except InceptionUnavailable as err:
+        return None, str(err)
 
-    def __init__(self, real: Tensor, reference: str, *, device: str = "cpu", splits: int = 10,
-                 weights_path: str | Path | None = None):
-        self.real, self.reference, self.device, self.splits = real, reference, device, splits
-        self.weights = inception_weights(weights_path)  # InceptionUnavailable when there are none
-
-    def __call__(self, fake: Tensor, y: Tensor) -> dict[str, float]:
-        out = inception_metrics(self.real, fake, reference=self.reference, weights_path=self.weights,
-                                device=self.device, is_splits=self.splits)
+    def score(fake: Tensor, y: Tensor) -> dict[str, float]:
+        out = inception_metrics(real, fake, reference=reference, weights_path=weights, device=device, is_splits=splits)
         return {"inception_fid": out["fid"], "inception_is": out["is"], "inception_is_sd": out["is_std"],
                 "inception_kid": out["kid"], "standard_weights": float(out["standard_weights"])}
 
-
-def inception_scorer(real: Tensor, reference: str, *, device: str = "cpu", splits: int = 10,
-                     weights_path: str | Path | None = None) -> tuple[InceptionScorer | None, str]:
-    """An :class:`InceptionScorer`, or None and the reason why the Inception weights are unavailable."""
-    try:
-        return InceptionScorer(real, reference, device=device, splits=splits, weights_path=weights_path), ""
-    except InceptionUnavailable as err:
-        return None, str(err)
+    return score, ""
 
 
 def combine_scorers(*scorers: Scorer | None) -> Scorer:
@@ -171,13 +161,10 @@ class FaceScorer:
         if x.shape[1:] != self.data.shape[1:]:
             raise ValueError(f"samples {tuple(x.shape[1:])} and data {tuple(self.data.shape[1:])} differ in shape")
         kid = self.ruler.score(x)["kid"]
-        return {
-            "kid": kid,
-            "learned": float(self.ruler.learned({"kid": kid})),
-            "response_distance": response_distance(self.data, x, self.responses),
-            "flat_excess": flat_fraction(x, self.threshold, self.patch) - self.data_flat,
-            "sharpness": sharpness(x) / self.data_sharpness,
-        }
+        return {"kid": kid, "learned": float(self.ruler.learned({"kid": kid})),
+                "response_distance": response_distance(self.data, x, self.responses),
+                "flat_excess": flat_fraction(x, self.threshold, self.patch) - self.data_flat,
+                "sharpness": sharpness(x) / self.data_sharpness}
 
 
 # -- Fig. 10 -------------------------------------------------------------------------------
@@ -206,8 +193,7 @@ def diversity(samples: Tensor) -> float:
     """Mean RMS distance over all pairs of (clipped) samples; needs at least two."""
     if len(samples) < 2:
         raise ValueError("diversity needs at least two samples")
-    n = len(samples)
-    return float(_rms(samples.clamp(-1, 1), samples.clamp(-1, 1)).sum() / (n * (n - 1)))
+    return float(_rms(samples.clamp(-1, 1), samples.clamp(-1, 1)).sum() / (len(samples) * (len(samples) - 1)))
 
 
 def copy_scores(samples: Tensor, images: Tensor, proxy: nn.Module) -> dict[str, float]:
@@ -235,10 +221,11 @@ def sliced_w2_to(reference: Tensor, n_proj: int = 48) -> Callable[[Tensor], floa
     ref = (dirs @ reference.T).sort(1).values
     levels = (torch.arange(ref.shape[1], dtype=ref.dtype, device=ref.device) + 0.5) / ref.shape[1]
 
-    def distance(x: Tensor) -> float:
+    def distance(x: Tensor) -> float:  # x's projections read at the levels of its quantile function
         if not torch.isfinite(x).all():
             return float("nan")
-        px = _quantiles((dirs @ x.to(reference).T).sort(1).values, levels)
+        px = (dirs @ x.to(reference).T).sort(1).values
+        px = px[:, (levels * px.shape[1]).floor().long().clamp(max=px.shape[1] - 1)]
         return float((px - ref).pow(2).mean().sqrt())
 
     return distance
@@ -249,17 +236,10 @@ def sliced_wasserstein(x: Tensor, y: Tensor, n_proj: int = 48) -> float:
     return sliced_w2_to(y, n_proj)(x)
 
 
-def _quantiles(sorted_rows: Tensor, levels: Tensor) -> Tensor:
-    """Empirical quantile functions of sorted rows at ``levels`` (left-continuous inverse CDF)."""
-    m = sorted_rows.shape[1]
-    return sorted_rows[:, (levels * m).floor().long().clamp(max=m - 1)]
-
-
 def mode_spread(x: Tensor, centres: Tensor) -> float:
     """RMS distance of each particle to its nearest centre, per coordinate: ≈ s for exact samples of an
     isotropic mixture with separated modes, ≈ 0 for particles collapsed onto the modes."""
-    d2 = (x[:, None, :] - centres[None]).pow(2).sum(-1).min(dim=1).values
-    return float((d2.mean() / x.shape[1]).sqrt())
+    return float(((x[:, None, :] - centres[None]).pow(2).sum(-1).min(dim=1).values.mean() / x.shape[1]).sqrt())
 
 
 def well_shares(x: Tensor, centres: Tensor) -> np.ndarray:
