@@ -195,10 +195,15 @@ _FRAME = {"digits": {"frame_weights": "position", "lr": 3e-2},
           "faces": {"frame_weights": "position", "lr": 3e-2}}
 
 
+def _recipe(model: str, family: str, iterations: int, options: dict[str, Any], source: str,
+            batch_size: int = 64) -> Recipe:
+    return Recipe(model, family, iterations, batch_size, MappingProxyType(options), _SOURCES[source])
+
+
 def _ebm(model: str, family: str, source: str = "ebm", iterations: int | None = None, **options: Any) -> Recipe:
-    opts = {**_SAMPLER[family], **_CHAINS, "lr": _LR[family], "width": 32, **options}
     default, batch = _EBM_RUN[family]
-    return Recipe(model, family, iterations or default, batch, MappingProxyType(opts), _SOURCES[source])
+    options = {**_SAMPLER[family], **_CHAINS, "lr": _LR[family], "width": 32, **options}
+    return _recipe(model, family, iterations or default, options, source, batch)
 
 
 def _family_recipes(family: str) -> dict[str, Recipe]:
@@ -210,28 +215,24 @@ def _family_recipes(family: str) -> dict[str, Recipe]:
     # fitted codes faces (0.23 and −0.02); on digits the fitted codes gave blurred digits (25 % recognised)
     # and N(0, I) codes 67 % (benchmarks/sample_quality.py, seed 0).
     lhs_codes = "fitted" if family == "faces" else "prior"
-    grids = {**sampler, "langevin_steps": 40}  # per grid: MGCN runs its chains on every grid above the 1×1
+    lhs_source = "ggcn" if lhs_codes == "prior" else "ggcn fitted"
+    # Langevin steps per grid: MGCN runs its chains on every grid above the 1×1
+    grids = {**sampler, "langevin_steps": 40, "lr": 1e-3, "width": 32}
     ggcn = {**sampler, "langevin_steps": 20, "lr": 1e-3, "lr_generator": 1e-3, "width": 32, "generator_width": 32,
             "z_dim": 32, "gen_every": 1, "output": "tanh", "code_sampling": "prior", **jko}
-    recipes = {
+    return {
         "frame": _ebm("frame", family, **_FRAME.get(family, {})),
         "wframe": _ebm("wframe", family, "jko", **{**jko_run, **_FRAME.get(family, {})}),
         "gcn": _ebm("gcn", family, **_GCN_STEPS.get(family, {})),
         **{name: _ebm(name, family, "jko", **jko_run) for name in ("wgcn", "wgcn-data", "wgcn-proximal")},
-        "mgcn": Recipe("mgcn", family, 750, 64, MappingProxyType({**grids, "lr": 1e-3, "width": 32}),
-                       _SOURCES["ebm"]),
-        "wmgcn": Recipe("wmgcn", family, 750, 64, MappingProxyType({**grids, "lr": 1e-3, "width": 32, **jko}),
-                        _SOURCES["jko"]),
-        "ggcn": Recipe("ggcn", family, 1500, 64, MappingProxyType({**ggcn, "code_sampling": lhs_codes}),
-                       _SOURCES["ggcn" if lhs_codes == "prior" else "ggcn fitted"]),
-        "ggcn-lhs": Recipe("ggcn-lhs", family, 1500, 64, MappingProxyType(ggcn), _SOURCES["ggcn"]),
-        "ggcn+ams": Recipe("ggcn+ams", family, 2000, 64, MappingProxyType({**ggcn, "code_sampling": lhs_codes}),
-                           _SOURCES["ggcn" if lhs_codes == "prior" else "ggcn fitted"]),
-        "ggcn-lhs+ams": Recipe("ggcn-lhs+ams", family, 2000, 64, MappingProxyType(ggcn), _SOURCES["ggcn"]),
-        "dcgan": Recipe("dcgan", family, 3000, 64, MappingProxyType({"lr": 2e-4, "width": 32, "z_dim": 32}),
-                        _SOURCES["dcgan"]),
+        "mgcn": _recipe("mgcn", family, 750, grids, "ebm"),
+        "wmgcn": _recipe("wmgcn", family, 750, {**grids, **jko}, "jko"),
+        "ggcn": _recipe("ggcn", family, 1500, {**ggcn, "code_sampling": lhs_codes}, lhs_source),
+        "ggcn-lhs": _recipe("ggcn-lhs", family, 1500, ggcn, "ggcn"),
+        "ggcn+ams": _recipe("ggcn+ams", family, 2000, {**ggcn, "code_sampling": lhs_codes}, lhs_source),
+        "ggcn-lhs+ams": _recipe("ggcn-lhs+ams", family, 2000, ggcn, "ggcn"),
+        "dcgan": _recipe("dcgan", family, 3000, {"lr": 2e-4, "width": 32, "z_dim": 32}, "dcgan"),
     }
-    return recipes
 
 
 RECIPES: dict[tuple[str, str], Recipe] = {
@@ -268,20 +269,18 @@ def resolve_device(device: str = "auto") -> str:
         raise ValueError(f"device must be a string such as 'auto', 'cpu' or 'cuda', got {device!r}")
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        return device
-    if device == "mps":
-        if not torch.backends.mps.is_available():
-            raise ValueError("device 'mps' asked for, but this machine has no Apple GPU; use device='cpu' or 'auto'")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device 'mps' asked for, but this machine has no Apple GPU; use device='cpu' or 'auto'")
+    if device in ("cpu", "mps"):
         return device
     head, _, index = device.partition(":")
     if head != "cuda" or (index and not index.isdigit()):
         raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
     if not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for, but no CUDA device is visible; use device='cpu' or 'auto'")
-    if index and int(index) >= torch.cuda.device_count():
-        raise ValueError(f"device {device!r} asked for, but only {torch.cuda.device_count()} CUDA device(s) exist "
-                         f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+    if index and int(index) >= (count := torch.cuda.device_count()):
+        raise ValueError(f"device {device!r} asked for, but only {count} CUDA device(s) exist "
+                         f"(cuda:0 to cuda:{count - 1})")
     return device
 
 

@@ -106,8 +106,7 @@ def plot_particles(ax, x: np.ndarray, *, color: str = PARTICLE_COLOR, size: floa
 def plot_trajectories(ax, trajectory: np.ndarray, n_show: int = 25, color: str = PARTICLE_COLOR):
     """Paths of the first ``n_show`` particles of a recorded chain ``(T, n, 2)``: start ○, end ●."""
     path = np.asarray(trajectory)[:, :n_show]
-    for i in range(path.shape[1]):
-        ax.plot(path[:, i, 0], path[:, i, 1], color="white", lw=0.6, alpha=0.6, zorder=2)
+    ax.plot(path[..., 0], path[..., 1], color="white", lw=0.6, alpha=0.6, zorder=2)  # one line per particle
     ax.scatter(path[0, :, 0], path[0, :, 1], s=14, facecolors="none", edgecolors="white", lw=0.8, zorder=3)
     ax.scatter(path[-1, :, 0], path[-1, :, 1], s=16, c=color, edgecolors="black", lw=0.4, zorder=4)
     return ax

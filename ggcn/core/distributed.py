@@ -57,8 +57,7 @@ class DistContext:
 def init_from_env(device: str = "auto") -> DistContext:
     """Join the process group that torchrun's RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT
     describe: NCCL with one GPU per process (``cuda:LOCAL_RANK``), else gloo on the CPU."""
-    missing = [v for v in ENV_VARS if v not in os.environ]
-    if missing:
+    if missing := [v for v in ENV_VARS if v not in os.environ]:
         raise RuntimeError(f"environment variables {missing} are not set: start the script with "
                            "`torchrun --nproc_per_node=N script.py` (or set RANK, WORLD_SIZE, MASTER_ADDR, "
                            "MASTER_PORT yourself)")
@@ -161,13 +160,12 @@ def distribute(model: Any, ctx: DistContext, *, seed: int = 0) -> DistributedMod
     device_ids = [ctx.local_rank] if ctx.device.startswith("cuda") else None
     for name in WRAPPED:
         net = getattr(model, name, None)
-        if isinstance(net, nn.Module) and not isinstance(net, DistributedDataParallel):
-            if any(p.requires_grad for p in net.parameters()):
-                setattr(model, name, _DDP(net, device_ids=device_ids, **_NO_FORWARD_BUFFER_SYNC))
-    init = getattr(model, "init", None)
-    bank = getattr(init, "x", None)
+        trained = isinstance(net, nn.Module) and any(p.requires_grad for p in net.parameters())
+        if trained and not isinstance(net, DistributedDataParallel):
+            setattr(model, name, _DDP(net, device_ids=device_ids, **_NO_FORWARD_BUFFER_SYNC))
+    bank = getattr(getattr(model, "init", None), "x", None)
     if isinstance(bank, Tensor):
         with torch.random.fork_rng(devices=[]):
             torch.default_generator.manual_seed(rank_seed(seed, ctx.rank))
-            init.x = init.init_fn(len(bank)).to(bank)
+            model.init.x = model.init.init_fn(len(bank)).to(bank)
     return DistributedModel(model, ctx)

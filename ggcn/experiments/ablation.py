@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -54,11 +55,8 @@ def time_sampler(sample: Callable[[], Tensor], min_seconds: float = 0.25, device
     as a warm-up) is repeated for ``min_seconds`` and its mean time returned. The repeats draw from a
     forked random state, so what runs next does not depend on how fast this machine is.
     """
-
-    def sync() -> None:
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-
+    cuda = [torch.device(device).index or 0] if device.startswith("cuda") else []
+    sync = torch.cuda.synchronize if cuda else lambda: None
     sync()
     start = time.perf_counter()
     x = sample()
@@ -66,7 +64,6 @@ def time_sampler(sample: Callable[[], Tensor], min_seconds: float = 0.25, device
     first = time.perf_counter() - start
     if first >= min_seconds:
         return x, first
-    cuda = [torch.device(device).index or 0] if device.startswith("cuda") else []
     calls, start = 0, time.perf_counter()
     with torch.random.fork_rng(devices=cuda):
         while time.perf_counter() - start < min_seconds:
@@ -76,21 +73,16 @@ def time_sampler(sample: Callable[[], Tensor], min_seconds: float = 0.25, device
     return x, (time.perf_counter() - start) / calls
 
 
-def compare_samplers(
-    amortized: Any, revised: Any, n: int, steps: int, scorer: FaceScorer, *, min_seconds: float = 0.25,
-    device: str = "cpu",
-) -> tuple[dict[str, dict[str, float]], dict[str, Tensor]]:
+def compare_samplers(amortized: Any, revised: Any, n: int, steps: int, scorer: FaceScorer, *, min_seconds: float = 0.25,
+                     device: str = "cpu") -> tuple[dict[str, dict[str, float]], dict[str, Tensor]]:
     """The samplers of :data:`SAMPLERS` on ``n`` samples each: scores plus ``samples_per_s``, and the samples.
 
     ``amortized`` is a trained GGCN+AMS, ``revised`` a trained GGCN (Langevin revision).
     """
     if not getattr(amortized, "ams", False) or getattr(revised, "ams", True):
         raise ValueError("compare_samplers needs a GGCN+AMS model first and a Langevin-revised GGCN second")
-    draws = {
-        "ams": lambda: amortized.sample(n),
-        "langevin": lambda: revised.sample(n, n_steps=steps),
-        "ams+langevin": lambda: amortized.sample(n, n_steps=steps),
-    }
+    draws = {"ams": lambda: amortized.sample(n), "langevin": lambda: revised.sample(n, n_steps=steps),
+             "ams+langevin": lambda: amortized.sample(n, n_steps=steps)}
     scores, samples = {}, {}
     for name, draw in draws.items():
         x, seconds = time_sampler(draw, min_seconds, device)
@@ -160,22 +152,10 @@ class Ablation(Results):
         return self.sampler_score("ams", "samples_per_s") / self.sampler_score("langevin", "samples_per_s")
 
 
-def run_ablation(
-    data: Tensor,
-    profile: Profile,
-    seeds: Sequence[int],
-    scorer: FaceScorer,
-    *,
-    models: Sequence[str] = ABLATION,
-    iterations: int | Mapping[str, int] | None = None,
-    n_samples: int = 100,
-    n_keep: int = 16,
-    steps: int = 100,
-    rows: int = 4,
-    midpoints: int = 8,
-    device: str = "cpu",
-    **overrides: Any,
-) -> Ablation:
+def run_ablation(data: Tensor, profile: Profile, seeds: Sequence[int], scorer: FaceScorer, *,
+                 models: Sequence[str] = ABLATION, iterations: int | Mapping[str, int] | None = None,
+                 n_samples: int = 100, n_keep: int = 16, steps: int = 100, rows: int = 4, midpoints: int = 8,
+                 device: str = "cpu", **overrides: Any) -> Ablation:
     """Train every model of ``models`` for every seed (``iterations``: one count for all or one per model,
     e.g. :func:`equal_time`; the profile's by default) and score ``n_samples``
     samples of each; per seed also compare the samplers (``steps`` Langevin steps) of the trained
@@ -218,10 +198,6 @@ def run_ablation(
                     grid["sampler_samples"][0], grid["interpolation"][0])
 
 
-def _values(name: str, values: np.ndarray) -> str:
-    return f"{name} {describe(values)}"
-
-
 def record_ggcn_claims(metrics: dict[str, Any], result: Ablation) -> dict[str, Any]:
     """Verdicts on the chapter's four claims by the declared test (:func:`ggcn.experiments.verdicts.judge`),
     each gated on its baseline having learned (face-ruler bar on most seeds):
@@ -236,57 +212,44 @@ def record_ggcn_claims(metrics: dict[str, Any], result: Ablation) -> dict[str, A
     missing = set(ABLATION) - set(result.models)
     if missing:
         raise ValueError(f"the claims compare all of {ABLATION}; this run lacks {sorted(missing)}")
-    kid = lambda m: result.score(m, "kid")  # noqa: E731
-    flat = lambda m: result.score(m, "flat_excess")  # noqa: E731
-    gap = lambda m: sharpness_gap(result.score(m, "sharpness"))  # noqa: E731
+    kid, flat, sharpness = (partial(result.score, key=k) for k in ("kid", "flat_excess", "sharpness"))
+    gap = lambda m: sharpness_gap(sharpness(m))  # noqa: E731
     learned = {m: most(result.score(m, GATE) > 0.5) for m in result.models}
     tested = lambda f, a, b: f"{LABELS[a]} − {LABELS[b]}: {difference(f(a), f(b)).text()}"  # noqa: E731
+    listed = lambda f, *models: ", ".join(f"{LABELS[m]} {describe(f(m))}" for m in models)  # noqa: E731
+    lists = lambda f, *models: {m: f(m).tolist() for m in models}  # noqa: E731
+    gate = {"learned": learned, "seeds": len(result.seeds)}
 
-    record(
-        metrics, "no-grey-spots", judge(flat("wmgcn"), flat("mgcn"), learned=learned["mgcn"]),
-        f"flat-patch excess: {_values('MGCN', flat('mgcn'))}, {_values('wMGCN', flat('wmgcn'))} "
-        f"({tested(flat, 'wmgcn', 'mgcn')}); KID (face ruler): {_values('MGCN', kid('mgcn'))}, "
-        f"{_values('wMGCN', kid('wmgcn'))}",
-        flat_excess={m: flat(m).tolist() for m in ("mgcn", "wmgcn")},
-        kid={m: kid(m).tolist() for m in ("mgcn", "wmgcn")}, learned=learned, seeds=len(result.seeds),
-    )
+    record(metrics, "no-grey-spots", judge(flat("wmgcn"), flat("mgcn"), learned=learned["mgcn"]),
+           f"flat-patch excess: {listed(flat, 'mgcn', 'wmgcn')} ({tested(flat, 'wmgcn', 'mgcn')}); "
+           f"KID (face ruler): {listed(kid, 'mgcn', 'wmgcn')}",
+           flat_excess=lists(flat, "mgcn", "wmgcn"), kid=lists(kid, "mgcn", "wmgcn"), **gate)
 
     variants = [m for m in result.models if m.startswith("ggcn")]
     per_variant = {m: judge(kid(m), kid("wmgcn"), learned=learned["wmgcn"]) for m in variants}
-    record(
-        metrics, "ggcn-cleaner", per_variant["ggcn-lhs+ams"],
-        "KID of the face ruler (not comparable to Inception KID): "
-        + ", ".join(_values(LABELS[m], kid(m)) for m in ("wmgcn", *variants))
-        + f" ({tested(kid, 'ggcn-lhs+ams', 'wmgcn')})",
-        kid={m: kid(m).tolist() for m in ("wmgcn", *variants)}, verdict_by_variant=per_variant, learned=learned,
-        seeds=len(result.seeds),
-    )
+    record(metrics, "ggcn-cleaner", per_variant["ggcn-lhs+ams"],
+           f"KID of the face ruler (not comparable to Inception KID): {listed(kid, 'wmgcn', *variants)} "
+           f"({tested(kid, 'ggcn-lhs+ams', 'wmgcn')})",
+           kid=lists(kid, "wmgcn", *variants), verdict_by_variant=per_variant, **gate)
 
-    sharp, kids = (judge(g("ggcn+ams"), g("ggcn-lhs+ams"), learned=learned["ggcn-lhs+ams"]) for g in (gap, kid))
-    record(
-        metrics, "lhs-sharper", sharp,
-        f"sharpness (1 = the data's): {_values('GGCN+AMS', result.score('ggcn+ams', 'sharpness'))}, "
-        f"{_values('GGCN−LHS+AMS', result.score('ggcn-lhs+ams', 'sharpness'))} "
-        f"(gap {tested(gap, 'ggcn+ams', 'ggcn-lhs+ams')}); "
-        f"KID (face ruler): {_values('GGCN+AMS', kid('ggcn+ams'))}, {_values('GGCN−LHS+AMS', kid('ggcn-lhs+ams'))}",
-        sharpness={m: result.score(m, "sharpness").tolist() for m in ("ggcn+ams", "ggcn-lhs+ams")},
-        kid_verdict=kids, learned=learned, seeds=len(result.seeds),
-    )
+    pair = ("ggcn+ams", "ggcn-lhs+ams")
+    sharp, kids = (judge(g(pair[0]), g(pair[1]), learned=learned[pair[1]]) for g in (gap, kid))
+    record(metrics, "lhs-sharper", sharp,
+           f"sharpness (1 = the data's): {listed(sharpness, *pair)} (gap {tested(gap, *pair)}); "
+           f"KID (face ruler): {listed(kid, *pair)}",
+           sharpness=lists(sharpness, *pair), kid_verdict=kids, **gate)
 
     seconds = {k: 1 / result.sampler_score(k, "samples_per_s") for k in ("ams", "langevin")}
     sampler_kid = {k: result.sampler_score(k, "kid") for k in SAMPLERS}
-    gate = learned[REVISED]
-    faster = judge(seconds["ams"], seconds["langevin"], learned=gate)
-    worse = judge(sampler_kid["langevin"], sampler_kid["ams"], learned=gate)
-    record(
-        metrics, "ams-faster", combine([faster, worse]),
-        f"speed-up of one-pass AMS over {result.steps} Langevin steps: {describe(result.speedup())}× "
-        f"(seconds per sample, AMS − Langevin: {difference(seconds['ams'], seconds['langevin']).text()}); "
-        f"KID (face ruler): {_values('AMS', sampler_kid['ams'])}, {_values('Langevin', sampler_kid['langevin'])} "
-        f"(AMS − Langevin: {difference(sampler_kid['ams'], sampler_kid['langevin']).text()})",
-        faster=faster, worse=worse, speedup=result.speedup().tolist(),
-        kid={k: v.tolist() for k, v in sampler_kid.items()}, learned=learned, seeds=len(result.seeds),
-    )
+    faster = judge(seconds["ams"], seconds["langevin"], learned=learned[REVISED])
+    worse = judge(sampler_kid["langevin"], sampler_kid["ams"], learned=learned[REVISED])
+    record(metrics, "ams-faster", combine([faster, worse]),
+           f"speed-up of one-pass AMS over {result.steps} Langevin steps: {describe(result.speedup())}× "
+           f"(seconds per sample, AMS − Langevin: {difference(seconds['ams'], seconds['langevin']).text()}); "
+           f"KID (face ruler): AMS {describe(sampler_kid['ams'])}, Langevin {describe(sampler_kid['langevin'])} "
+           f"(AMS − Langevin: {difference(sampler_kid['ams'], sampler_kid['langevin']).text()})",
+           faster=faster, worse=worse, speedup=result.speedup().tolist(),
+           kid={k: v.tolist() for k, v in sampler_kid.items()}, **gate)
     return metrics
 
 

@@ -74,11 +74,9 @@ def stability_data(plan: Plan, n: int, seed: int = 0) -> dict[str, Tensor]:
     """The three offline sets of part 1 at ``plan.stability_size``: ``n`` texture crops, and ``n``
     faces and digits (all of them when a set has fewer)."""
     size = plan.stability_size
-    out = {}
-    for title, name in STABILITY_SETS.items():
-        available = n if name in data.TEXTURES else len(data.image_dataset(name, size=size))
-        out[title] = data.load_images(name, size=size, n=min(n, available), seed=seed)
-    return out
+    return {title: data.load_images(name, size=size, seed=seed, n=n if name in data.TEXTURES
+                                    else min(n, len(data.image_dataset(name, size=size))))
+            for title, name in STABILITY_SETS.items()}
 
 
 def stability(datasets: dict[str, Tensor], profile: Profile, plan: Plan, seeds: Sequence[int], *,
@@ -101,12 +99,11 @@ def model_options(name: str, plan: Plan, family: str | None = None) -> dict[str,
     """Build options for ``name``: the recipe of ``family`` (when given), the plan's δ and γ where the plan
     sets them and the model has them, and its Langevin steps for the single-grid energy models (MGCN and
     GGCN keep their recipes' shorter chains)."""
-    by_family = {"family": family} if family is not None else {}
-    if name == "dcgan":
-        return by_family
-    steps = plan.table_steps if name in MODELS else None
-    options = {"langevin_steps": steps, "step_size": plan.step_size, "lr": plan.lr}
-    return {**by_family, **{k: v for k, v in options.items() if v is not None}}
+    options = {"family": family}
+    if name != "dcgan":
+        options.update(langevin_steps=plan.table_steps if name in MODELS else None, step_size=plan.step_size,
+                       lr=plan.lr)
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def balanced_labels(n_classes: int, n: int) -> Tensor:
@@ -234,12 +231,8 @@ def real_scores(dataset: Labelled, plan: Plan, scorer: Scorer, *, conditional: b
         idx = torch.randperm(len(dataset.x), generator=g)[: plan.n_samples]
         return scorer(dataset.x[idx], torch.full((len(idx),), -1))
     labels = balanced_labels(int(dataset.y.max()) + 1, plan.n_samples)
-    idx = []
-    for c in torch.unique(labels):
-        members = torch.nonzero(dataset.y == c).flatten()
-        n_c = int((labels == c).sum())
-        idx.append(members[torch.randint(len(members), (n_c,), generator=g)])
-    idx = torch.cat(idx)
+    members = [torch.nonzero(dataset.y == c).flatten() for c in torch.unique(labels)]
+    idx = torch.cat([m[torch.randint(len(m), (len(labels) // len(members),), generator=g)] for m in members])
     return scorer(dataset.x[idx], dataset.y[idx])
 
 
@@ -283,11 +276,8 @@ def metric_label(metric: str, dataset: str) -> str:
 def measured_text(tables: dict[str, Table], metric: str, label: str) -> str:
     """One line per setting: the claim's models as mean ± sd over seeds on ``metric``."""
     better = "higher" if HIGHER_IS_BETTER[metric] else "lower"
-    parts = []
-    for setting, table in tables.items():
-        values = table.values(metric)
-        models = ", ".join(f"{LABELS[m]} {describe(values[m])}" for m in (*CANDIDATES, *BASELINES))
-        parts.append(f"{setting}: {models}")
+    parts = [f"{setting}: " + ", ".join(f"{LABELS[m]} {describe(t.values(metric)[m])}"
+                                        for m in (*CANDIDATES, *BASELINES)) for setting, t in tables.items()]
     n = len(next(iter(tables.values())).seeds)
     return f"{label}, {better} is better, mean ± sd over {n} seeds; " + "; ".join(parts)
 
@@ -337,12 +327,12 @@ def _score_table(dataset: Labelled, profile: Profile, plan: Plan, seeds: Sequenc
         tables[setting] = table
         info["real"][setting] = real_scores(subset, plan, scorer, conditional=conditional, seed=seed)
         info["scores"][setting] = {k: table.values(k) for k in table.scores}
-        info["seconds"][setting] = {m: [float(s) for s in table.seconds[i]] for i, m in enumerate(table.models)}
-        info["diverged"][setting] = {m: [bool(d) for d in table.diverged[i]] for i, m in enumerate(table.models)}
-        arrays.update(table.to_arrays(SETTING_PREFIX[setting]))
+        info["seconds"][setting] = dict(zip(table.models, table.seconds.astype(float).tolist()))
+        info["diverged"][setting] = dict(zip(table.models, table.diverged.astype(bool).tolist()))
+        prefix = SETTING_PREFIX[setting]
+        arrays.update(table.to_arrays(prefix))
         real_x, real_y = _keep(subset.x, subset.y if conditional else torch.full((len(subset.x),), -1), plan.n_keep)
-        arrays[SETTING_PREFIX[setting] + "real"], arrays[SETTING_PREFIX[setting] + "real_labels"] = \
-            to_uint8(real_x), real_y.numpy()
+        arrays[prefix + "real"], arrays[prefix + "real_labels"] = to_uint8(real_x), real_y.numpy()
     return info, tables, arrays
 
 

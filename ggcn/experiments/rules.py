@@ -18,9 +18,8 @@ from torch import Tensor
 
 from ggcn.config import REGIMES, Profile, recipe
 from ggcn.experiments.runs import Results, check_grid, fit, sweep
-from ggcn.experiments.verdicts import (HIGHER, INCONCLUSIVE, NOT_LEARNED, NOT_REPRODUCED, REGIME_DEPENDENT,
-                                       REPRODUCED, convergence, difference, failed, final_distance, judge, most,
-                                       record)
+from ggcn.experiments.verdicts import (HIGHER, NOT_LEARNED, NOT_REPRODUCED, REGIME_DEPENDENT, REPRODUCED, combine,
+                                       convergence, difference, failed, final_distance, judge, most, record)
 from ggcn.measure.datasets import from_uint8, to_uint8
 from ggcn.measure.metrics import fixed_responses, response_distance_callback
 from ggcn.measure.rulers import Ruler
@@ -33,10 +32,8 @@ def base_settings(profile: Profile, family: str | None = None, models: Sequence[
     """The γ (``lr``) and δ (``step_size``) that regimes and the Fig. 4 grid multiply: those of the
     recipe of the baseline ``models[0]`` on ``family`` (every model compared runs at the baseline's
     settings, so that only the learning rule differs), or the profile's without a family."""
-    keys = ("lr", "step_size")
-    if family is None:
-        return {key: getattr(profile, key) for key in keys}
-    return {key: recipe(models[0], family).options[key] for key in keys}
+    options = vars(profile) if family is None else recipe(models[0], family).options
+    return {key: options[key] for key in ("lr", "step_size")}
 
 
 def regime(name: str, profile: Profile, family: str | None = None,
@@ -116,9 +113,8 @@ class Comparison(Results):
             raise KeyError(f"no runs at lr={lr}, size={size}; this comparison has lrs {self.lrs}, sizes {self.sizes}")
         return match[0], self.sizes.index(size)
 
-    def curves_at(
-        self, lr: float | None = None, size: int | None = None, key: str = "response_distance"
-    ) -> dict[str, np.ndarray]:
+    def curves_at(self, lr: float | None = None, size: int | None = None,
+                  key: str = "response_distance") -> dict[str, np.ndarray]:
         """``{model: (seeds, iterations)}`` at one setting (the first when not given), for ``viz.curves``."""
         if key not in self.curves:
             raise KeyError(f"no curve {key!r}; recorded curves: {sorted(self.curves)}")
@@ -155,9 +151,7 @@ def compare_rules(models: Sequence[str], data: Data, profile: Profile, seeds: Se
     else:
         sizes, load = tuple(sizes or (profile.image_size,)), data
     lrs = tuple(lrs or (base_settings(profile, overrides.get("family"), models)["lr"],))
-    iterations = profile.iterations if iterations is None else iterations
-    curves: dict[str, list] = {key: [] for key in CURVES}
-    diverged, samples = [], {}
+    grids = {}
     for size in sizes:
         x = load(size)
 
@@ -166,23 +160,14 @@ def compare_rules(models: Sequence[str], data: Data, profile: Profile, seeds: Se
                           **overrides, lr=lr)
             return {**run.curves, "particles": run.particles, "diverged_at": run.diverged_at}
 
-        grid = sweep(one, {"model": models, "lr": lrs, "seed": seeds})
-        for key in CURVES:
-            curves[key].append(grid[key])
-        diverged.append(grid["diverged_at"])
-        samples[size] = grid["particles"]
-    return Comparison(tuple(models), lrs, sizes, tuple(seeds), {k: np.stack(v, 2) for k, v in curves.items()},
-                      samples, np.stack(diverged, 2))
+        grids[size] = sweep(one, {"model": models, "lr": lrs, "seed": seeds})
+    stacked = lambda key: np.stack([grid[key] for grid in grids.values()], 2)  # noqa: E731  (the size axis)
+    return Comparison(tuple(models), lrs, sizes, tuple(seeds), {key: stacked(key) for key in CURVES},
+                      {size: grid["particles"] for size, grid in grids.items()}, stacked("diverged_at"))
 
 
-def compare_regimes(
-    models: Sequence[str],
-    data: Data,
-    profile: Profile,
-    seeds: Sequence[int],
-    regimes: Sequence[str] = ("stable", "unstable"),
-    **kwargs: Any,
-) -> dict[str, Comparison]:
+def compare_regimes(models: Sequence[str], data: Data, profile: Profile, seeds: Sequence[int],
+                    regimes: Sequence[str] = ("stable", "unstable"), **kwargs: Any) -> dict[str, Comparison]:
     """:func:`compare_rules` once per named regime of :data:`REGIMES` (its γ and δ replace the
     recipe's, or the profile's without a ``family``); ``kwargs`` go to :func:`compare_rules`
     (e.g. ``family``, ``jko_weight``, ``iterations``)."""
@@ -191,12 +176,16 @@ def compare_regimes(
     out = {}
     for name in regimes:
         settings = regime(name, profile, kwargs.get("family"), models)
-        lr = settings.pop("lr")
-        out[name] = compare_rules(models, data, profile, seeds, lrs=[lr], **settings, **kwargs)
+        out[name] = compare_rules(models, data, profile, seeds, lrs=[settings.pop("lr")], **settings, **kwargs)
     return out
 
 
-def ruler_passes(ruler: Ruler | None, comparison: "Comparison", model: str) -> tuple[list[float], list[bool]]:
+def outcomes(curves: Sequence[np.ndarray]) -> dict[str, Any]:
+    """Per run ``final`` distance (:func:`verdicts.final_distance`) and how many runs ``failed``."""
+    return {"final": [final_distance(c) for c in curves], "failed": sum(failed(c) for c in curves)}
+
+
+def ruler_passes(ruler: Ruler | None, comparison: Comparison, model: str) -> tuple[list[float], list[bool]]:
     """Per seed: the ``ruler``'s primary score of ``model``'s final particles (first γ and size) and whether
     it clears the ruler's learned bar; with no ruler, no scores and the bar "its distance fell"
     (:func:`verdicts.failed`)."""
@@ -207,8 +196,8 @@ def ruler_passes(ruler: Ruler | None, comparison: "Comparison", model: str) -> t
 
 
 def record_wgcn_claims(metrics: dict[str, Any], summaries: dict[str, dict[str, list[float]]],
-                       stable: "Comparison", sweep: dict[str, "Comparison"],
-                       variants: dict[str, tuple[str, "Comparison", str]] | None = None,
+                       stable: Comparison, sweep: dict[str, Comparison],
+                       variants: dict[str, tuple[str, Comparison, str]] | None = None,
                        ruler: Ruler | None = None) -> dict[str, Any]:
     """Record this chapter's verdicts on the paper's Fig. 5 and Fig. 4 claims in ``metrics``.
 
@@ -230,8 +219,8 @@ def _gate(ruler: Ruler | None) -> str:
     return "its distance fell" if ruler is None else f"the {ruler.name} ruler's learned bar"
 
 
-def record_stability(metrics: dict[str, Any], sweep: dict[str, "Comparison"], base: str = "stable",
-                     variants: dict[str, tuple[str, "Comparison", str]] | None = None,
+def record_stability(metrics: dict[str, Any], sweep: dict[str, Comparison], base: str = "stable",
+                     variants: dict[str, tuple[str, Comparison, str]] | None = None,
                      ruler: Ruler | None = None) -> dict[str, Any]:
     """The "stability" verdict (Fig. 4) on a sweep of named regimes (:data:`REGIMES`, ``base`` among them).
 
@@ -244,13 +233,9 @@ def record_stability(metrics: dict[str, Any], sweep: dict[str, "Comparison"], ba
     readings) are compared with GCN in their regime by the same test and recorded as evidence; the verdict
     is the recipe's wGCN's.
     """
-    runs = {r: {m: comp.curves_at()[m] for m in ("gcn", "wgcn")} for r, comp in sweep.items()}
-    cells = {r: {m: {"final": [final_distance(c) for c in curves], "failed": sum(failed(c) for c in curves)}
-                 for m, curves in by_model.items()} for r, by_model in runs.items()}
     passes = {r: {m: ruler_passes(ruler, comparison, m) for m in ("gcn", "wgcn")} for r, comparison in sweep.items()}
-    for r, by_model in passes.items():
-        for m, (quality, passed) in by_model.items():
-            cells[r][m].update(quality=quality, passed=sum(passed))
+    cells = {r: {m: {**outcomes(sweep[r].curves_at()[m]), "quality": quality, "passed": sum(passed)}
+                 for m, (quality, passed) in by_model.items()} for r, by_model in passes.items()}
     learned = most(passes[base]["gcn"][1])
     final = {r: {m: cell[m]["final"] for m in ("gcn", "wgcn")} for r, cell in cells.items()}
     for r, cell in cells.items():
@@ -261,21 +246,13 @@ def record_stability(metrics: dict[str, Any], sweep: dict[str, "Comparison"], ba
                         verdict=judge(final[r]["wgcn"], final[r]["gcn"]) if broke.result == HIGHER else None)
     broken = [r for r, c in cells.items() if c.get("verdict")]
     judged = [cells[r]["verdict"] for r in broken]
-    if not learned:
-        verdict = NOT_LEARNED
-    elif REPRODUCED in judged and NOT_REPRODUCED in judged:
-        verdict = REGIME_DEPENDENT
-    elif judged and all(v == REPRODUCED for v in judged):
-        verdict = REPRODUCED
-    else:
-        verdict = NOT_REPRODUCED if NOT_REPRODUCED in judged else INCONCLUSIVE
+    verdict = NOT_LEARNED if not learned else \
+        REGIME_DEPENDENT if {REPRODUCED, NOT_REPRODUCED} <= set(judged) else combine(judged)
     wgcn_broken = [r for r, c in cells.items() if r != base and c["wgcn_broke"]["result"] == HIGHER]
     others = {}
     for label, (r, comp, model) in (variants or {}).items():
-        curves = comp.curves_at()[model]
-        values = [final_distance(c) for c in curves]
-        others[label] = {"regime": r, "final": values, "failed": sum(failed(c) for c in curves),
-                         "vs_gcn": difference(values, final[r]["gcn"]).to_dict()}
+        outcome = outcomes(comp.curves_at()[model])
+        others[label] = {"regime": r, **outcome, "vs_gcn": difference(outcome["final"], final[r]["gcn"]).to_dict()}
     n = len(final[base]["gcn"])
     measured = (f"{len(sweep)} regimes (γ, δ as multiples of the recipe's: "
                 + ", ".join(f"{r} γ×{REGIMES[r]['lr']:g} δ×{REGIMES[r]['step_size']:g}" for r in sweep)

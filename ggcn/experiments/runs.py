@@ -18,9 +18,8 @@ import itertools
 import tempfile
 import time
 import typing
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Collection, Iterator, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -77,23 +76,10 @@ def check_grid(models: Sequence[str], known: Collection[str], seeds: Sequence[in
         raise ValueError("give at least one seed (three or more to compare models by the declared test)")
 
 
-def fit(
-    name: str | Callable[[], Any],
-    x: Tensor,
-    profile: Profile | None,
-    seed: int = 0,
-    *,
-    iterations: int | None = None,
-    batch_size: int | None = None,
-    labels: Tensor | None = None,
-    on_examples: bool | None = None,
-    callbacks: Sequence[Callable] = (),
-    judge: Criterion | None = None,
-    eval_every: int = 0,
-    n_eval: int = 300,
-    device: str = "cpu",
-    **overrides: Any,
-) -> Fitted:
+def fit(name: str | Callable[[], Any], x: Tensor, profile: Profile | None, seed: int = 0, *,
+        iterations: int | None = None, batch_size: int | None = None, labels: Tensor | None = None,
+        on_examples: bool | None = None, callbacks: Sequence[Callable] = (), judge: Criterion | None = None,
+        eval_every: int = 0, n_eval: int = 300, device: str = "cpu", **overrides: Any) -> Fitted:
     """Build ``name`` for the images ``x`` (``build_model`` with ``overrides``, e.g. ``family`` for its
     recipe; or call a builder, seeded by ``seed``) and train it for ``iterations`` × ``batch_size`` (the
     profile's by default). ``labels`` make a GGCN conditional; ``on_examples`` (default: the GGCN family)
@@ -114,13 +100,15 @@ def fit(
     else:
         options = {**overrides, **({"labels": labels, "n_examples": len(x)} if codes else {})}
         model = build_model(name, profile, x.shape[1], x.shape[-1], device=device, seed=seed, **options)
-    clock, checks, start = _Clock(), [], time.perf_counter()
+    cpu_start, paused, checks, start = time.process_time(), 0.0, [], time.perf_counter()
 
-    def check(it: int, m: Any, _: Tensor) -> None:
+    def check(it: int, m: Any, _: Tensor) -> None:  # its CPU time is paused: the checks are not training
+        nonlocal paused
         if judge is not None and eval_every and (it + 1) % eval_every == 0:
-            with clock.paused():
-                y = None if labels is None else labels[torch.arange(n_eval) % len(labels)].to(device)
-                checks.append((it + 1, clock.seconds(), bool(judge(shown(m, n_eval, y)))))
+            began = time.process_time()
+            y = None if labels is None else labels[torch.arange(n_eval) % len(labels)].to(device)
+            checks.append((it + 1, began - cpu_start - paused, bool(judge(shown(m, n_eval, y)))))
+            paused += time.process_time() - began
 
     diverged = False
     with tempfile.TemporaryDirectory(prefix="ggcn-fit-") as tmp:
@@ -133,7 +121,8 @@ def fit(
             state = load_checkpoint(err.checkpoint)
             model.load_state_dict(state["model"])
             history, diverged = History(list(state["history"])), True
-    return Fitted(model, history, diverged, clock.seconds(), time.perf_counter() - start, checks)
+    return Fitted(model, history, diverged, time.process_time() - cpu_start - paused, time.perf_counter() - start,
+                  checks)
 
 
 def fit_recipe(name: str, family: str, x: Tensor, profile: Profile, seed: int = 0, **kwargs: Any) -> Fitted:
@@ -181,9 +170,8 @@ class Results:
             hint, name = hints[f.name], prefix + f.name
             kind, args = typing.get_origin(hint) or hint, typing.get_args(hint)
             if kind is dict:  # dict[key type, array]: the entries <name>_<key>
-                head = name + "_"
-                entries = {k[len(head):]: v for k, v in arrays.items() if k.startswith(head)}
-                values[f.name] = {args[0](k): np.asarray(v) for k, v in entries.items()}
+                values[f.name] = {args[0](k[len(name) + 1:]): np.asarray(v) for k, v in arrays.items()
+                                  if k.startswith(name + "_")}
             elif kind is tuple:  # tuple[item type, ...]: a named axis
                 values[f.name] = tuple(args[0](v) for v in np.asarray(arrays[name]))
             elif kind in (int, float, str):
@@ -212,20 +200,3 @@ def draw(model: Any, n: int, y: Tensor | None = None, batch: int = 500) -> Tenso
         parts.append(model.sample(k) if y is None else model.sample(k, y[start:start + k]))
     return torch.cat(parts).detach().cpu().clamp(-1, 1)
 
-
-class _Clock:
-    """Process CPU time with pauses (the checks are not training)."""
-
-    def __init__(self) -> None:
-        self.start, self.paused_for = time.process_time(), 0.0
-
-    def seconds(self) -> float:
-        return time.process_time() - self.start - self.paused_for
-
-    @contextmanager
-    def paused(self) -> Iterator[None]:
-        began = time.process_time()
-        try:
-            yield
-        finally:
-            self.paused_for += time.process_time() - began

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -13,6 +14,7 @@ from ggcn.config import Profile, get_preset, recipe
 from ggcn.core.chains import uniform_noise
 from ggcn.core.langevin import LangevinConfig, langevin
 from ggcn.experiments import particle_world as world
+from ggcn.experiments.rules import outcomes
 from ggcn.experiments.runs import fit, shown, sweep
 from ggcn.experiments.verdicts import (CHEAP_SEEDS, LOWER, NOT_REPRODUCED, REGIME_DEPENDENT, REPRODUCED, Difference,
                                        combine, describe, difference, failed, final_distance, judge, most, record)
@@ -128,9 +130,8 @@ def particle_view_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu
         n_steps, every = model.sample_steps, max(1, model.sample_steps // 4)
         torch.manual_seed(seed)
         x0 = uniform_noise(tuple(x.shape[1:]))(n_show).to(device)
-        chain = langevin(model.energy, x0, LangevinConfig(**{**vars(model.sampler), "n_steps": n_steps}),
-                         record_every=every)
-        steps = [0] + [min(k * every, n_steps) for k in range(1, len(chain.trajectory))]
+        chain = langevin(model.energy, x0, replace(model.sampler, n_steps=n_steps), record_every=every)
+        steps = [min(k * every, n_steps) for k in range(len(chain.trajectory))]
         distances = [response_distance(x, frame, fixed_responses(1)) for frame in chain.trajectory]
         return {"chain_steps": steps, "chain_response_distance": distances}, \
             {"texture": x[:n_show], "chain": chain.trajectory}
@@ -191,8 +192,7 @@ def kl_vs_jko_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu", t
                 key = f"{preset}_{rule}"
                 arrays.update({f"{key}_sw2": np.stack([r.sliced_w2 for r in rs]),
                                f"{key}_potential": rs[0].potentials[-1], f"{key}_particles": rs[0].particles[-1]})
-                metrics.update({f"{key}_final": [final_distance(r.sliced_w2) for r in rs],
-                                f"{key}_failed": sum(failed(r.sliced_w2) for r in rs)})
+                metrics.update({f"{key}_{k}": v for k, v in outcomes([r.sliced_w2 for r in rs]).items()})
         return metrics, arrays
 
     def controls() -> Out:
@@ -211,15 +211,15 @@ def kl_vs_jko_chapter(profile: Profile, seed: int = 0, *, device: str = "cpu", t
             run = fit(name, x, profile, seed, family="texture", iterations=iterations, device=device,
                       callbacks=[response_distance_callback(fixed_responses(1))], **same)
             torch.manual_seed(seed + 1)
-            score = ruler.score(shown(run.model, ruler.n_rows))
-            return {"rd": run.curve("response_distance", iterations), "samples": run.model.particles[:8],
+            score, rd = ruler.score(shown(run.model, ruler.n_rows)), run.curve("response_distance", iterations)
+            return {"rd": rd, "final": final_distance(rd), "samples": run.model.particles[:8],
                     "ruler": score["gram_over_spread"], "passed": ruler.learned(score)}
 
         grid = sweep(one, {"name": models, "seed": seeds})
         arrays = {"texture": x[:8], **{f"{name}_rd": grid["rd"][i] for i, name in enumerate(models)},
                   **{f"{name}_samples": grid["samples"][i, 0] for i, name in enumerate(models)}}
-        per_model = {f"{name}_{key}": [final_distance(c) for c in grid["rd"][i]] if key == "final" else
-                     grid[key][i].tolist() for i, name in enumerate(models) for key in ("final", "ruler", "passed")}
+        per_model = {f"{name}_{key}": grid[key][i].tolist() for i, name in enumerate(models)
+                     for key in ("final", "ruler", "passed")}
         return {**per_model, "seeds": seeds, "iterations": iterations, "settings": same,
                 "references": {row: s["gram_over_spread"] for row, s in ruler.references().items()},
                 "ruler_check": ruler.check().message, "baseline_learned": most(grid["passed"][0].tolist())}, arrays

@@ -146,15 +146,14 @@ class Difference:
     def text(self) -> str:
         """e.g. ``"Δ -0.12, 95% interval [-0.2, -0.04], p 0.01, 5 vs 5 seeds"``."""
         gone = f"diverged {self.diverged[0]} vs {self.diverged[1]}" if any(self.diverged) else ""
+        runs = f"{self.n[0] + self.diverged[0]} vs {self.n[1] + self.diverged[1]} seeds"
         if self.p_diverged < 1 - LEVEL:
-            return f"{gone} of {self.n[0] + self.diverged[0]} vs {self.n[1] + self.diverged[1]} seeds, " \
-                   f"Fisher's exact p {_number(self.p_diverged, 2)}"
+            return f"{gone} of {runs}, Fisher's exact p {_number(self.p_diverged, 2)}"
         if min(self.n) < 2:
             return f"{self.n[0]} vs {self.n[1]} finite seeds: too few to test" + (f" ({gone})" if gone else "")
-        level, gone = f"{LEVEL:.0%} interval", f", {gone}" if gone else ""
-        runs = f"{self.n[0] + self.diverged[0]} vs {self.n[1] + self.diverged[1]} seeds"
-        return (f"Δ {_number(self.delta, 2)}, {level} [{_number(self.low, 2)}, {_number(self.high, 2)}], "
-                f"p {'< 0.001' if self.p < 0.001 else _number(self.p, 2)}, {runs}{gone}")
+        interval = f"{LEVEL:.0%} interval [{_number(self.low, 2)}, {_number(self.high, 2)}]"
+        return (f"Δ {_number(self.delta, 2)}, {interval}, p {'< 0.001' if self.p < 0.001 else _number(self.p, 2)}, "
+                f"{runs}" + (f", {gone}" if gone else ""))
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "result": self.result, "text": self.text()}

@@ -23,14 +23,14 @@ from ggcn.measure import data
 from ggcn.measure.datasets import to_uint8
 from ggcn.measure.rulers import FaceRuler, face_ruler
 
-MODELS = ("gcn", "wgcn", "wgcn-data", "wgcn-proximal")  # the KL rule and the three readings of the JKO rule
+RULE_MODELS = ("gcn", "wgcn", "wgcn-data", "wgcn-proximal")  # the KL rule and the three readings of the JKO rule
 GRID_MODELS = ("gcn", "wgcn")  # the two models of the paper's Fig. 4
-OTHER_READINGS = MODELS[2:]
+OTHER_READINGS = RULE_MODELS[2:]
 RECIPE = recipe("wgcn", "faces")  # the faces recipe of wGCN; GCN's is the same without λ
 PAPER_LAMBDA = get_profile("paper").jko_weight  # the paper's λ for CelebA, as it states it
 PAPER_RULE = {"jko_weight": PAPER_LAMBDA, "jko_scale": "paper"}  # ... in the paper's own unit
 PAPER = "wgcn-paper"  # wGCN (consecutive) with PAPER_RULE, for parts (c) and (d)
-LABELS = {"gcn": "GCN", "wgcn": "wGCN (consecutive)", "wgcn-data": "wGCN (data)",
+RULE_LABELS = {"gcn": "GCN", "wgcn": "wGCN (consecutive)", "wgcn-data": "wGCN (data)",
           "wgcn-proximal": "wGCN (proximal)", PAPER: f"wGCN (consecutive, paper's λ = {PAPER_LAMBDA:g})"}
 LAMBDA_FACTORS = (10, 100)  # wGCN in the unstable regime at λ × these (the recipe's λ and the paper's beside)
 ITERATIONS = 100  # at most: the teach profile's 150 would put the chapter over its 15 CPU-minutes, and
@@ -131,7 +131,7 @@ def wgcn_chapter(s: Study, device: str = "cpu") -> tuple[dict[str, Any], dict[st
     summaries = {name: verdicts.seed_summary(curves) for name, curves in face_curves(runs).items()}
     variants = {**{lambda_label(k): ("unstable", runs[f"unstable_lambda{k:g}"], "wgcn") for k in LAMBDA_FACTORS},
                 lambda_label(None): ("unstable", runs["unstable_paper"], "wgcn"),
-                **{f"{LABELS[m]}, recipe's λ": ("unstable", runs["unstable_readings"], m) for m in OTHER_READINGS}}
+                **{f"{RULE_LABELS[m]}, recipe's λ": ("unstable", runs["unstable_readings"], m) for m in OTHER_READINGS}}
     ruler = s.ruler()
     metrics = record_wgcn_claims({"faces": summaries}, summaries, runs["faces"], sweep, variants, ruler=ruler)
     if ruler is not None:

@@ -315,9 +315,8 @@ def _tiny_imagenet(folder: Path, root: Path, split: str) -> Items:
     wnids_file = _required("tiny-imagenet", folder, "wnids.txt", root, split)
     wnids = wnids_file.read_text().split()
     if split == "train":
-        for w in wnids:
-            if not (folder / "train" / w / "images").is_dir():
-                raise _expected("tiny-imagenet", folder / "train" / w / "images", root, split)
+        if missing := [w for w in wnids if not (folder / "train" / w / "images").is_dir()]:
+            raise _expected("tiny-imagenet", folder / "train" / missing[0] / "images", root, split)
         pairs = [(p, w) for w in wnids for p in _image_files(folder / "train" / w / "images")]
     else:
         notes = _required("tiny-imagenet", folder, "val/val_annotations.txt", root, split)

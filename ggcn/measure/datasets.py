@@ -101,10 +101,10 @@ def standin_set(plan: Plan, seed: int = 0) -> Labelled:
     size = plan.tiny_size
     with tempfile.TemporaryDirectory(prefix="ggcn-standin-") as tmp:
         folder = standin_folder(tmp, size, plan.standin_per_class, seed)
-        x, y = data.load_images("folder", root=folder, size=size, labels=True)
-        classes = data.image_dataset("folder", root=folder, size=size, labels=True).classes
+        images = data.image_dataset("folder", root=folder, size=size, labels=True)
+        x, y = images.draw()
     x_train, y_train, real, real_y = split(x, y, len(x) // 4, seed)
-    return Labelled("stand-in", x_train, y_train, real, real_y, classes)
+    return Labelled("stand-in", x_train, y_train, real, real_y, images.classes)
 
 
 def table_set(plan: Plan, data_root: str | Path | None = None, seed: int = 0) -> Labelled:

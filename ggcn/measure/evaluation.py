@@ -8,12 +8,11 @@ reconstructions. Images are ``(N, C, H, W)`` in [−1, 1]; values outside are cl
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -66,19 +65,12 @@ def extract_features(net: FeatureNet, images: Tensor, *, batch_size: int = 256,
     return tuple(torch.cat(column) for column in zip(*parts))
 
 
-@contextlib.contextmanager
-def _fixed_subsets() -> Iterator[None]:
-    """torchmetrics' random subsets drawn with seed 0, the caller's RNG untouched, its memory warning silenced."""
+def _computed(metric: Callable[..., Any], features: tuple[Tensor, ...], **options: Any) -> Any:
+    """torchmetrics' ``metric(**options)`` given the real then the fake features (or one set); its random
+    subsets are drawn with seed 0, the caller's RNG untouched, its memory warning silenced."""
     with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
         torch.default_generator.manual_seed(0)
         warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
-        yield
-
-
-def _computed(metric: Callable[..., Any], features: tuple[Tensor, ...], **options: Any) -> Any:
-    """torchmetrics' ``metric(**options)`` given the real then the fake features (or one set), under
-    :func:`_fixed_subsets`."""
-    with _fixed_subsets():
         m = metric(**options)
         for x, kw in zip(features, ({"real": True}, {"real": False}) if len(features) == 2 else ({},)):
             m.update(x, **kw)
@@ -103,13 +95,6 @@ def kernel_distance(real: Tensor, fake: Tensor, subset_size: int = 1000) -> tupl
     return float(mean), float(std)
 
 
-def _inception_score(logits: Tensor, splits: int) -> tuple[float, float]:
-    from torchmetrics.image.inception import InceptionScore
-
-    mean, std = _computed(InceptionScore, (logits,), feature=nn.Identity(), splits=splits)
-    return float(mean), float(std)
-
-
 def fid_with_features(real: Tensor, fake: Tensor, feature_net: FeatureNet, *, batch_size: int = 256,
                       device: str = "cpu") -> float:
     """FID in the feature space of any network (a module, or a method such as ``proxy.features``).
@@ -123,27 +108,20 @@ def fid_with_features(real: Tensor, fake: Tensor, feature_net: FeatureNet, *, ba
                               for x in (real, fake)))
 
 
-def _inception_url() -> str:
-    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+def _inception_file() -> tuple[str, Path, str]:
+    """torch-fidelity's weights URL, where it (through ``torch.hub``) caches them, and the sha256 prefix in
+    the file name (torch.hub naming: name-<prefix>.pth)."""
+    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3 as url
 
-    return URL_INCEPTION_V3
-
-
-def _standard_sha256_prefix() -> str:
-    """The sha256 prefix in the weights' file name (torch.hub naming: name-<prefix>.pth)."""
-    return _inception_url().rsplit("-", 1)[-1].split(".")[0]
-
-
-def _cache_file() -> Path:
-    """Where torch-fidelity (through ``torch.hub``) keeps the downloaded weights."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / _inception_url().rsplit("/", 1)[-1]
+    name = url.rsplit("/", 1)[-1]
+    return url, Path(torch.hub.get_dir()) / "checkpoints" / name, name.rsplit("-", 1)[-1].split(".")[0]
 
 
 def _how_to_get_weights() -> str:
-    url = _inception_url()
+    url, cache, _ = _inception_file()
     return (f"FID, IS and KID need torch-fidelity's Inception-v3 weights ({url.rsplit('/', 1)[-1]}). "
             f"On a machine with internet access, download {url} (or run any torch-fidelity/torchmetrics FID once, "
-            f"which caches it) and either put the file at {_cache_file()} (the torch.hub cache under $TORCH_HOME), "
+            f"which caches it) and either put the file at {cache} (the torch.hub cache under $TORCH_HOME), "
             f"pass weights_path=..., or set the environment variable {WEIGHTS_ENV} to its path.")
 
 
@@ -155,12 +133,12 @@ def inception_weights(weights_path: str | Path | None = None) -> Path:
             source = "weights_path" if weights_path else f"${WEIGHTS_ENV}"
             raise InceptionUnavailable(f"{source} points to {path}, which is not a file. " + _how_to_get_weights())
         return path
-    if (cache := _cache_file()).is_file():
+    url, cache, sha256_prefix = _inception_file()
+    if cache.is_file():
         return cache
     cache.parent.mkdir(parents=True, exist_ok=True)
     try:
-        torch.hub.download_url_to_file(_inception_url(), str(cache), hash_prefix=_standard_sha256_prefix(),
-                                       progress=False)
+        torch.hub.download_url_to_file(url, str(cache), hash_prefix=sha256_prefix, progress=False)
     except Exception as e:  # offline, proxy, disk, or hash mismatch: all mean "no weights"
         raise InceptionUnavailable(f"downloading the Inception weights failed ({e}). {_how_to_get_weights()}") from e
     return cache
@@ -213,8 +191,10 @@ def inception_metrics(real: Tensor, fake: Tensor, *, reference: str, weights_pat
         result["kid_subset_size"] = min(kid_subset_size, n_real, n_fake)
         result["kid"], result["kid_std"] = kernel_distance(pool["real"][0], pool["fake"][0], kid_subset_size)
     if "is" in metrics:
-        result["is"], result["is_std"] = _inception_score(pool["fake"][1], is_splits)
-        result["is_splits"] = is_splits
+        from torchmetrics.image.inception import InceptionScore
+
+        is_mean, is_std = _computed(InceptionScore, (pool["fake"][1],), feature=nn.Identity(), splits=is_splits)
+        result |= {"is": float(is_mean), "is_std": float(is_std), "is_splits": is_splits}
 
     import torch_fidelity
     import torchmetrics
@@ -222,7 +202,7 @@ def inception_metrics(real: Tensor, fake: Tensor, *, reference: str, weights_pat
     sha = hashlib.sha256(weights.read_bytes()).hexdigest()
     return result | dict(
         feature_network="inception-v3-compat (torch-fidelity): pool3 2048-d and unbiased logits, TF resize to 299",
-        weights=str(weights), weights_sha256=sha, standard_weights=sha.startswith(_standard_sha256_prefix()),
+        weights=str(weights), weights_sha256=sha, standard_weights=sha.startswith(_inception_file()[2]),
         n_real=n_real, n_fake=n_fake, reference=reference,
         clipped_fraction={k: float((v.abs() > 1).float().mean()) for k, v in raw.items()},
         libraries={"torchmetrics": torchmetrics.__version__, "torch_fidelity": torch_fidelity.__version__})

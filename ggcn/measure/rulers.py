@@ -149,17 +149,6 @@ def _augment(x: Tensor) -> Tensor:
     return (x + 0.15 * torch.rand(n, 1, 1, 1) * torch.randn_like(x)).clamp(-1, 1)
 
 
-def _exposure_batch(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-    """Augmented digits, plus half as many outliers labelled :data:`REJECT`: uniform noise (1/2), averages of
-    two digits (1/4) and noisy flat grey levels (1/4), the last two augmented so "clean" alone tells nothing."""
-    k = max(1, len(x) // 8)
-    pairs = (x[torch.randint(len(x), (k,))] + x[torch.randint(len(x), (k,))]) / 2
-    levels = (torch.rand(k, 1, 1, 1) * 2 - 1 + 0.1 * torch.randn(k, *x.shape[1:])).clamp(-1, 1)
-    noise = torch.rand(2 * k, *x.shape[1:]) * 2 - 1
-    inputs = torch.cat([_augment(x), noise, _augment(pairs), _augment(levels)])
-    return inputs, torch.cat([y, torch.full((4 * k,), REJECT, dtype=y.dtype)])
-
-
 class DigitNet(nn.Module):
     """conv3×3·32, ReLU, maxpool, conv3×3·64, ReLU, maxpool, dropout 0.3, linear 128, ReLU (the features),
     linear 11 (digits 0–9 and :data:`REJECT`)."""
@@ -178,9 +167,15 @@ class DigitNet(nn.Module):
         return self.head(self.body(x))
 
     def loss(self, x: Tensor, y: Tensor) -> Tensor:
-        """Cross-entropy on one outlier-exposure batch (:func:`_exposure_batch`)."""
-        inputs, labels = _exposure_batch(x, y)
-        return F.cross_entropy(self(inputs), labels)
+        """Cross-entropy on one outlier-exposure batch: augmented digits, plus half as many outliers labelled
+        :data:`REJECT`: uniform noise (1/2), averages of two digits (1/4) and noisy flat grey levels (1/4), the
+        last two augmented so "clean" alone tells nothing."""
+        k = max(1, len(x) // 8)
+        pairs = (x[torch.randint(len(x), (k,))] + x[torch.randint(len(x), (k,))]) / 2
+        levels = (torch.rand(k, 1, 1, 1) * 2 - 1 + 0.1 * torch.randn(k, *x.shape[1:])).clamp(-1, 1)
+        noise = torch.rand(2 * k, *x.shape[1:]) * 2 - 1
+        inputs = torch.cat([_augment(x), noise, _augment(pairs), _augment(levels)])
+        return F.cross_entropy(self(inputs), torch.cat([y, torch.full((4 * k,), REJECT, dtype=y.dtype)]))
 
 
 class DigitRuler(Ruler):

@@ -109,11 +109,7 @@ def inception_scorer(real: Tensor, reference: str, *, device: str = "cpu", split
 def combine_scorers(*scorers: Scorer | None) -> Scorer:
     """One scorer returning the union of the given scorers' numbers (None entries are skipped)."""
     active = [s for s in scorers if s is not None]
-
-    def score(fake: Tensor, y: Tensor) -> dict[str, float]:
-        return {k: v for s in active for k, v in s(fake, y).items()}
-
-    return score
+    return lambda fake, y: {k: v for s in active for k, v in s(fake, y).items()}
 
 
 # -- Fig. 6 --------------------------------------------------------------------------------

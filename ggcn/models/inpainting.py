@@ -83,10 +83,8 @@ class InpaintingGGCN(GGCN):
     """GGCN+AMS (or GGCN−LHS+AMS) with a :class:`MaskedImageGenerator`: each learning iteration
     draws masks for the batch, gives the masked batch to the generator, then runs ``GGCN.step``."""
 
-    def __init__(
-        self, generator: MaskedImageGenerator, energy: nn.Module, rule: KLRule, sampler: LangevinConfig, *,
-        lhs: bool, mask_kinds: tuple[str, ...] = MASKS, **options: Any,
-    ):
+    def __init__(self, generator: MaskedImageGenerator, energy: nn.Module, rule: KLRule, sampler: LangevinConfig,
+                 *, lhs: bool, mask_kinds: tuple[str, ...] = MASKS, **options: Any):
         if not isinstance(generator, MaskedImageGenerator):
             raise TypeError("InpaintingGGCN needs a MaskedImageGenerator (its input is the masked image)")
         check_kinds(mask_kinds, "mask_kinds")
@@ -140,9 +138,9 @@ def build_inpainter(name: str, profile: Profile, channels: int, image_size: int 
     generator = MaskedImageGenerator(channels, size, z_dim, get("generator_width", get("width")),
                                      get("code_dim", z_dim), **decoder).to(device)
     energy = ConvEnergy(channels, size, get("width"), scale=get("energy_scale", 1.0)).to(device)
-    return InpaintingGGCN(
-        generator, energy, get.rule("jko", unit_steps=unit_steps), get.sampler(n_steps=0), lhs=VARIANTS[name][0],
-        mask_kinds=mask_kinds, n_examples=n_examples, lr=get("lr"), lr_generator=get("lr_generator", get("lr")),
-        **{k: overrides[k] for k in ("lr_codes", "code_prior", "code_sampling", "gen_every") if k in overrides},
-    )
+    return InpaintingGGCN(generator, energy, get.rule("jko", unit_steps=unit_steps), get.sampler(n_steps=0),
+                          lhs=VARIANTS[name][0], mask_kinds=mask_kinds, n_examples=n_examples, lr=get("lr"),
+                          lr_generator=get("lr_generator", get("lr")),
+                          **{k: overrides[k] for k in ("lr_codes", "code_prior", "code_sampling", "gen_every")
+                             if k in overrides})
 

@@ -62,25 +62,21 @@ def add_spots(mask: Tensor, coverage: float, spot: int, generator: torch.Generat
             return mask
         k = int(todo.sum())
         corner = torch.randint(0, size - spot + 1, (k, 2), generator=generator).to(mask.device)
-        inside_r = (rows[None] >= corner[:, :1]) & (rows[None] < corner[:, :1] + spot)
-        inside_c = (rows[None] >= corner[:, 1:]) & (rows[None] < corner[:, 1:] + spot)
+        inside_r, inside_c = ((rows[None] >= c) & (rows[None] < c + spot) for c in corner.split(1, dim=1))
         spots = (inside_r[:, :, None] & inside_c[:, None, :])[:, None]
         mask[todo] = mask[todo] * (~spots).to(mask.dtype)
 
 
-def spot_mask(
-    n: int, size: int, coverage: float = SPOT_COVERAGE, spot: int | None = None,
-    generator: torch.Generator | None = None, device: str = "cpu",
-) -> Tensor:
+def spot_mask(n: int, size: int, coverage: float = SPOT_COVERAGE, spot: int | None = None,
+              generator: torch.Generator | None = None, device: str = "cpu") -> Tensor:
     """``(n, 1, size, size)``: random square spots (side ``spot``, default size/8) hiding ``coverage``."""
     _check_shape(n, size)
     return add_spots(torch.ones(n, 1, size, size, device=device), coverage, spot or default_spot(size), generator)
 
 
-def spot_square_mask(
-    n: int, size: int, fraction: float = SQUARE_FRACTION, coverage: float = EXTRA_SPOT_COVERAGE,
-    spot: int | None = None, generator: torch.Generator | None = None, device: str = "cpu",
-) -> Tensor:
+def spot_square_mask(n: int, size: int, fraction: float = SQUARE_FRACTION, coverage: float = EXTRA_SPOT_COVERAGE,
+                     spot: int | None = None, generator: torch.Generator | None = None,
+                     device: str = "cpu") -> Tensor:
     """The centred square of :func:`square_mask` plus spots hiding about ``coverage`` more of the image."""
     square = square_mask(n, size, fraction, device)
     total = float(1 - square[0].mean()) + coverage
@@ -98,9 +94,8 @@ def make_masks(kind: str, n: int, size: int, generator: torch.Generator | None =
     return make(n, size, generator=generator, device=device)
 
 
-def mixed_masks(
-    n: int, size: int, kinds: tuple[str, ...] = MASKS, generator: torch.Generator | None = None, device: str = "cpu"
-) -> Tensor:
+def mixed_masks(n: int, size: int, kinds: tuple[str, ...] = MASKS, generator: torch.Generator | None = None,
+                device: str = "cpu") -> Tensor:
     """``n`` masks, each of a kind drawn uniformly from ``kinds`` (for learning to fill every kind)."""
     check_kinds(kinds)
     pick = torch.randint(0, len(kinds), (n,), generator=generator)
