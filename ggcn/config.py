@@ -349,7 +349,9 @@ PLANS: dict[str, Plan] = {
     # models fell further below the digit ruler's bar (proxy FID GCN 859 against 399 at 200; recorded at 5873abd).
     # The per-class models of the conditional table pass it at 160 iterations (GCN 91 % recognised, wGCN 83 %;
     # at 130 GCN 62 %, bar 60 %); 150 of them and one seed for Fig. 8 (no claim rests on it) bring the chapter
-    # under 15 CPU-minutes (909 CPU-s at 160, recorded at 6b782d2).
+    # under 15 CPU-minutes (909 CPU-s at 160, recorded at 6b782d2). The table stays at 8 px and 90 samples:
+    # benchmarks/table_cost.py prices the unconditional table's training over 3 seeds at 894 CPU-s here,
+    # 1,344 at 16 px and 5,494 at 16 px with 501 samples (the chain models keep a chain per sample).
     "teach": Plan(
         stability_size=16, stability_iterations=30, stability_steps=None,
         table_size=8, table_iterations=300, table_steps=40, table_seeds=3, step_size=None, lr=None,

@@ -34,10 +34,12 @@ SECONDS = "seconds"  # and the CPU seconds its training took
 # CPU time of one learning iteration relative to GGCN+AMS's, measured on the 16-px face recipes with
 # batches of 32 on one thread (MGCN runs Langevin chains on two grids, GGCN revises its generator's draws).
 COST = {"mgcn": 4.35, "wmgcn": 4.59, "ggcn-lhs+ams": 0.92, "ggcn+ams": 1.0, "ggcn": 2.79}
-# The paper's Fig. 9: GGCN+AMS drawn in one generator pass, GGCN with 100 Langevin steps; and, to
-# separate the sampler from the training, the GGCN+AMS model followed by the same Langevin steps.
+# The paper's Fig. 9 has two readings [reading]. Its caption: one trained GGCN sampled in one step (= AMS)
+# and in 100 Langevin steps -- "ams" against "ams+langevin", the GGCN+AMS model followed by those steps; its
+# text: GGCN+AMS against a GGCN trained with Langevin revision -- "ams" against "langevin".
 SAMPLERS = ("ams", "langevin", "ams+langevin")
 AMORTIZED, REVISED = "ggcn+ams", "ggcn"  # the models the sampler comparison reads
+SLOW = "ams+langevin"  # the caption's slow sampler: the verdict's reading (the same trained model)
 
 
 def equal_time(ams_iterations: int, models: Sequence[str] = ABLATION) -> dict[str, int]:
@@ -206,8 +208,9 @@ def record_ggcn_claims(metrics: dict[str, Any], result: Ablation) -> dict[str, A
     * ``ggcn-cleaner``: GGCN−LHS+AMS's KID (face ruler) below wMGCN's (the paper's Fig. 6 b, c); the
       other GGCN variants' verdicts are kept beside it;
     * ``lhs-sharper``: GGCN+AMS's sharpness gap below GGCN−LHS+AMS's;
-    * ``ams-faster``: one-pass AMS takes less time per sample than Langevin revision, *and* its
-      KID is higher (worse) than Langevin's (gate: the GGCN learned).
+    * ``ams-faster``: GGCN+AMS's one pass takes less time per sample than the same model followed by
+      Langevin steps, *and* its KID is higher (worse) (gate: GGCN+AMS learned); the reading with a GGCN
+      trained by Langevin revision (gate: that GGCN learned) is kept beside it as ``verdict_by_text``.
     """
     missing = set(ABLATION) - set(result.models)
     if missing:
@@ -239,16 +242,24 @@ def record_ggcn_claims(metrics: dict[str, Any], result: Ablation) -> dict[str, A
            f"KID (face ruler): {listed(kid, *pair)}",
            sharpness=lists(sharpness, *pair), kid_verdict=kids, **gate)
 
-    seconds = {k: 1 / result.sampler_score(k, "samples_per_s") for k in ("ams", "langevin")}
+    seconds = {k: 1 / result.sampler_score(k, "samples_per_s") for k in SAMPLERS}
     sampler_kid = {k: result.sampler_score(k, "kid") for k in SAMPLERS}
-    faster = judge(seconds["ams"], seconds["langevin"], learned=learned[REVISED])
-    worse = judge(sampler_kid["langevin"], sampler_kid["ams"], learned=learned[REVISED])
+
+    def two_parts(slow: str, model: str) -> tuple[str, str]:  # AMS faster, and AMS's KID higher (worse)
+        return (judge(seconds["ams"], seconds[slow], learned=learned[model]),
+                judge(sampler_kid[slow], sampler_kid["ams"], learned=learned[model]))
+
+    faster, worse = two_parts(SLOW, AMORTIZED)
+    by_text = combine(two_parts("langevin", REVISED))
     record(metrics, "ams-faster", combine([faster, worse]),
-           f"speed-up of one-pass AMS over {result.steps} Langevin steps: {describe(result.speedup())}× "
-           f"(seconds per sample, AMS − Langevin: {difference(seconds['ams'], seconds['langevin']).text()}); "
-           f"KID (face ruler): AMS {describe(sampler_kid['ams'])}, Langevin {describe(sampler_kid['langevin'])} "
-           f"(AMS − Langevin: {difference(sampler_kid['ams'], sampler_kid['langevin']).text()})",
-           faster=faster, worse=worse, speedup=result.speedup().tolist(),
+           f"GGCN+AMS in one pass vs the same model with {result.steps} Langevin steps: speed-up "
+           f"{describe(seconds[SLOW] / seconds['ams'])}× (seconds per sample, one pass − steps: "
+           f"{difference(seconds['ams'], seconds[SLOW]).text()}); KID (face ruler): one pass "
+           f"{describe(sampler_kid['ams'])}, with steps {describe(sampler_kid[SLOW])} (one pass − steps: "
+           f"{difference(sampler_kid['ams'], sampler_kid[SLOW]).text()}). Against a GGCN trained with Langevin "
+           f"revision (the paper's text): speed-up {describe(result.speedup())}×, its KID "
+           f"{describe(sampler_kid['langevin'])}, verdict {by_text}",
+           faster=faster, worse=worse, verdict_by_text=by_text, speedup=result.speedup().tolist(),
            kid={k: v.tolist() for k, v in sampler_kid.items()}, **gate)
     return metrics
 

@@ -81,9 +81,10 @@ CLAIMS: tuple[Claim, ...] = (
           "GGCN−LHS+AMS learned (face-ruler bar on most seeds)."),
     Claim("ams-faster", "Amortized sampling is much faster than Langevin sampling but slightly worse.",
           "CIFAR-10 samples, 1 step vs ~100 steps", "Fig. 9", "04_ggcn",
-          "seconds per sample (AMS lower) and face-ruler KID (AMS higher), one-pass AMS vs Langevin revision of "
-          "the same trained GGCN; reproduced if both hold. Gate: the GGCN learned (face-ruler bar on most "
-          "seeds)."),
+          "seconds per sample (AMS lower) and face-ruler KID (AMS higher), one-pass AMS vs 100 Langevin steps "
+          "on the same trained GGCN+AMS (the caption's reading of Fig. 9); reproduced if both hold. Gate: "
+          "GGCN+AMS learned (face-ruler bar on most seeds). The text's reading, against a GGCN trained with "
+          "Langevin revision, is reported beside it."),
     Claim("quality-table", "Without labels, GGCN variants reach a higher Inception Score than GCN, wGCN and DCGAN.",
           "CIFAR-10 IS: GCN 4.18, wGCN 4.31, GGCN+AMS 6.79, DCGAN 6.16-6.58 (unconditional)", "Table II",
           "05_quality",
